@@ -1,0 +1,10 @@
+import type { MigrationObject } from '@mikro-orm/core';
+import { Migration20261122000000_foundation } from './Migration20261122000000_foundation';
+
+/**
+ * Every migration, in order. Listed explicitly so the compiled server never depends on globbing a
+ * folder at run time. Add new migrations at the end; never edit one that has shipped.
+ */
+export const migrationsList: MigrationObject[] = [
+  { name: 'Migration20261122000000_foundation', class: Migration20261122000000_foundation },
+];

@@ -1,0 +1,64 @@
+import 'reflect-metadata';
+import { ConfigError, loadConfig } from './config/config';
+import { createLogger } from './shared/logger';
+import { openDatabase } from './db/database';
+import { startServer } from './server/app';
+
+/** `npm start`: database (embedded unless DATABASE_URL), migrations, then the GraphQL server. */
+async function main() {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  const db = await openDatabase(config, log);
+  let server;
+  try {
+    server = await startServer(db.orm, config, log);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  log.info({ url: server.url, database: db.description }, `Custos is listening on ${server.url}`);
+
+  const [{ n }] = await db.orm.em.getConnection().execute<{ n: string }[]>('select count(*) as n from tenant');
+  if (Number(n) === 0) {
+    log.info(
+      'The database has no tenant yet. Create one with `npx custos bootstrap --tenant "Name" --admin-email you@example.org`, ' +
+        'or load demo data with `npx custos seed --demo` (it prints a token per role).',
+    );
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return; // already draining; the timer below bounds how long that may take
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    setTimeout(() => {
+      log.error('shutdown took longer than 30 s; exiting');
+      process.exit(1);
+    }, 30_000).unref();
+    try {
+      await server.close();
+      await db.close();
+      log.info('stopped cleanly');
+      process.exit(0);
+    } catch (err) {
+      log.error({ err }, 'shutdown failed');
+      process.exit(1);
+    }
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+main().catch((err) => {
+  console.error(`Custos failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,49 @@
+import { Entity, OptionalProps, Enum, PrimaryKey, Property } from '@mikro-orm/core';
+import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
+
+export enum CourseStatus {
+  ACTIVE = 'ACTIVE',
+  ARCHIVED = 'ARCHIVED',
+}
+registerEnumType(CourseStatus, { name: 'CourseStatus' });
+
+@ObjectType({ description: 'A course (a class section) of the tenant.' })
+@Entity({ tableName: 'course' })
+export class Course {
+  [OptionalProps]?: 'createdAt' | 'updatedAt' | 'status' | 'description' | 'archivedAt';
+
+  @Field(() => ID)
+  @PrimaryKey({ type: 'uuid' })
+  id!: string;
+
+  @Property({ type: 'uuid' })
+  tenantId!: string;
+
+  @Field(() => String, { description: 'Course code, unique in the tenant.' })
+  @Property({ type: 'string' })
+  code!: string;
+
+  @Field(() => String)
+  @Property({ type: 'string' })
+  title!: string;
+
+  @Field(() => String, { nullable: true })
+  @Property({ type: 'text', nullable: true })
+  description: string | null = null;
+
+  @Field(() => CourseStatus)
+  @Enum({ items: () => CourseStatus, nativeEnumName: 'course_status' })
+  status: CourseStatus = CourseStatus.ACTIVE;
+
+  @Field(() => Date)
+  @Property({ type: 'datetime' })
+  createdAt: Date = new Date();
+
+  @Field(() => Date)
+  @Property({ type: 'datetime' })
+  updatedAt: Date = new Date();
+
+  @Field(() => Date, { nullable: true })
+  @Property({ type: 'datetime', nullable: true })
+  archivedAt: Date | null = null;
+}

@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { ApolloServer } from '@apollo/server';
+import { expressMiddleware } from '@as-integrations/express5';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Config } from '../config/config';
+import type { Logger } from '../shared/logger';
+import { buildCustosSchema } from '../schema/build';
+import { RequestContext } from './context';
+import { createErrorFormatter } from './error-format';
+import { transactionPlugin } from './transaction-plugin';
+import { authenticate } from '../modules/token/token.service';
+import { runInRequestScope, type RequestScope } from '../shared/request-scope';
+import { pendingMigrations } from '../db/orm';
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  close: () => Promise<void>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Builds the HTTP app (GraphQL on /graphql, /healthz, /readyz) and starts listening. */
+export async function startServer(orm: MikroORM, config: Config, log: Logger): Promise<RunningServer> {
+  const app = express();
+  app.disable('x-powered-by');
+  const httpServer = http.createServer(app);
+  const schema = await buildCustosSchema();
+  const development = config.env === 'development';
+
+  const apollo = new ApolloServer<RequestContext>({
+    schema,
+    introspection: config.env !== 'production',
+    includeStacktraceInErrorResponses: false,
+    hideSchemaDetailsFromClientErrors: !development,
+    allowBatchedHttpRequests: false,
+    csrfPrevention: true,
+    formatError: createErrorFormatter(log, development),
+    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), transactionPlugin({ exposeSqlStats: config.exposeSqlStats })],
+  });
+  await apollo.start();
+
+  // Request id and per-request scope (SQL statement counter) for everything below.
+  app.use((req, res, next) => {
+    const given = req.header('x-request-id');
+    const scope: RequestScope = { requestId: given && REQUEST_ID.test(given) ? given : randomUUID(), sqlStatements: 0 };
+    res.setHeader('x-request-id', scope.requestId);
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      log.info({
+        requestId: scope.requestId, method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode,
+        ms: Number(process.hrtime.bigint() - started) / 1e6, sql: scope.sqlStatements,
+      }, 'request');
+    });
+    runInRequestScope(scope, next);
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await orm.em.getConnection().execute('select 1');
+      const pending = await pendingMigrations(orm);
+      if (pending.length) {
+        res.status(503).json({ status: 'migrations pending', pending });
+        return;
+      }
+      res.json({ status: 'ready' });
+    } catch {
+      res.status(503).json({ status: 'database unreachable' });
+    }
+  });
+
+  app.use(
+    '/graphql',
+    express.json({ limit: '1mb' }),
+    expressMiddleware(apollo, {
+      context: async ({ req }) => {
+        const em = orm.em.fork();
+        const requestId = String(req.res?.getHeader('x-request-id') ?? randomUUID());
+        let principal = null;
+        let authError: Error | null = null;
+        try {
+          principal = await authenticate(em, req.header('authorization'));
+        } catch (err) {
+          authError = err as Error;
+        }
+        const ctx = new RequestContext(requestId, em, principal, config, log.child({ requestId }));
+        ctx.authError = authError;
+        return ctx;
+      },
+    }),
+  );
+
+  // Malformed JSON bodies and oversized requests: a clear client error, never a stack trace.
+  app.use((err: { status?: number; type?: string }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
+    if (status === 500) log.error({ err }, 'unhandled error');
+    const message = err.type === 'entity.too.large' ? 'Request body too large.'
+      : status === 400 ? 'Malformed request body.' : 'Internal server error.';
+    const code = status === 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_REQUEST';
+    res.status(status).json({ errors: [{ message, extensions: { code } }] });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = httpServer.address() as AddressInfo;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  return {
+    url: `http://${host}:${port}/graphql`,
+    port,
+    close: async () => {
+      await apollo.stop(); // drains in-flight requests, then closes the HTTP server
+    },
+  };
+}

@@ -1,0 +1,39 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Config } from '../config/config';
+import type { Logger } from '../shared/logger';
+import type { Principal } from '../auth/principal';
+import { Access } from '../auth/access';
+import { Loaders } from './loaders';
+import { unauthenticated } from '../shared/errors';
+
+/**
+ * Everything one GraphQL request works with: one EntityManager fork (one transaction), one set of
+ * DataLoaders, and the caller. Built per request; nothing here outlives it.
+ */
+export class RequestContext {
+  readonly loaders: Loaders;
+  private accessFacts?: Access;
+  /** A presented but unusable credential; raised before execution (see transactionPlugin). */
+  authError: Error | null = null;
+
+  constructor(
+    readonly requestId: string,
+    readonly em: EntityManager,
+    readonly principal: Principal | null,
+    readonly config: Config,
+    readonly log: Logger,
+  ) {
+    this.loaders = new Loaders(this);
+  }
+
+  /** The caller's rights. Requests without a principal never reach execution, so this cannot be null there. */
+  get access(): Access {
+    if (!this.principal) throw unauthenticated();
+    this.accessFacts ??= new Access(this.em, this.principal);
+    return this.accessFacts;
+  }
+
+  get tenantId(): string {
+    return this.access.tenantId;
+  }
+}
