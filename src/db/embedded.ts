@@ -50,23 +50,32 @@ async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
   return !isAlive(pid);
 }
 
-/** Refuses to share a data folder with another live Custos process; takes the folder otherwise. */
+/** The live Custos process holding the data folder, if any (not this one). */
+async function liveOwner(dataDir: string): Promise<number | null> {
+  const lockPath = path.join(dataDir, LOCK_FILE);
+  if (!existsSync(lockPath)) return null;
+  const pid = Number((await fs.readFile(lockPath, 'utf8')).trim());
+  if (!Number.isInteger(pid) || pid === process.pid || !isAlive(pid)) return null;
+  return (await processCommand(pid)).includes('node') ? pid : null;
+}
+
 async function takeDataDirLock(dataDir: string): Promise<() => Promise<void>> {
   const lockPath = path.join(dataDir, LOCK_FILE);
-  if (existsSync(lockPath)) {
-    const pid = Number((await fs.readFile(lockPath, 'utf8')).trim());
-    if (Number.isInteger(pid) && pid !== process.pid && isAlive(pid) && (await processCommand(pid)).includes('node')) {
-      throw new Error(
-        `The data folder ${dataDir} is in use by another Custos process (pid ${pid}). ` +
-          'Stop that process, or set CUSTOS_DATA_DIR to another folder.',
-      );
-    }
-  }
   await fs.writeFile(lockPath, `${process.pid}\n`);
   return async () => {
     const owner = await fs.readFile(lockPath, 'utf8').catch(() => '');
     if (owner.trim() === String(process.pid)) await fs.rm(lockPath, { force: true });
   };
+}
+
+/** Port of the running cluster in `pgData`, from its postmaster.pid (line 4), if it is running. */
+async function runningClusterPort(pgData: string): Promise<number | null> {
+  const pidFile = path.join(pgData, 'postmaster.pid');
+  if (!existsSync(pidFile)) return null;
+  const lines = (await fs.readFile(pidFile, 'utf8')).split('\n');
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  return Number.isInteger(pid) && isAlive(pid) && Number.isInteger(port) ? port : null;
 }
 
 /**
@@ -99,15 +108,53 @@ async function readOrCreatePassword(dataDir: string): Promise<string> {
 }
 
 /**
+ * As root, initdb and postgres run as the `postgres` system user, which must be able to walk down
+ * to the data folder. Say so plainly instead of letting initdb fail with "Permission denied".
+ */
+async function assertReachableByPostgresUser(dir: string): Promise<void> {
+  for (let d = path.dirname(dir); ; d = path.dirname(d)) {
+    const st = await fs.stat(d);
+    if ((st.mode & 0o001) === 0) {
+      throw new Error(
+        `Running as root, the embedded PostgreSQL runs as the "postgres" user, which cannot enter ${d} ` +
+          `(mode ${(st.mode & 0o777).toString(8)}). Set CUSTOS_DATA_DIR to a folder outside it (for example /var/lib/custos) ` +
+          'or run Custos as a normal user.',
+      );
+    }
+    if (d === path.dirname(d)) return;
+  }
+}
+
+/**
  * Initialises (first run) or reuses the cluster in `dataDir/pgdata`, starts it on localhost and
  * makes sure the application database exists. Works as root (initdb then runs as `postgres`).
  */
 export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const { dataDir, port, logger } = opts;
   await fs.mkdir(dataDir, { recursive: true });
-  const releaseLock = await takeDataDirLock(dataDir);
+  if (os.userInfo().uid === 0) {
+    await fs.chmod(dataDir, 0o711); // postgres must pass through; it cannot list or read our files
+    await assertReachableByPostgresUser(path.join(dataDir, 'pgdata'));
+  }
   const pgData = path.join(dataDir, 'pgdata');
   const isRoot = os.userInfo().uid === 0;
+
+  // Another Custos process (a running server, say) owns the cluster: use it, and leave it running.
+  const owner = await liveOwner(dataDir);
+  if (owner !== null) {
+    const port = await runningClusterPort(pgData);
+    if (port === null) {
+      throw new Error(`The data folder ${dataDir} is held by Custos process ${owner}, but its PostgreSQL is not running; ` +
+        'stop that process or set CUSTOS_DATA_DIR to another folder.');
+    }
+    const password = await readOrCreatePassword(dataDir);
+    const base = `postgres://postgres:${encodeURIComponent(password)}@localhost:${port}`;
+    await ensureDatabase(`${base}/postgres`, opts.database);
+    logger.debug({ owner, port }, 'using the embedded PostgreSQL of a running Custos process');
+    return { url: `${base}/${opts.database}`, adminUrl: (db: string) => `${base}/${db}`, stop: async () => undefined };
+  }
+
+  const releaseLock = await takeDataDirLock(dataDir);
   try {
     await stopLeftoverPostgres(pgData, logger);
     const password = await readOrCreatePassword(dataDir);

@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import pino from 'pino';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { print, type DocumentNode } from 'graphql';
+import { loadConfig, type Config } from '../../src/config/config';
+import { openOrm, runMigrations } from '../../src/db/orm';
+import { startServer, type RunningServer } from '../../src/server/app';
+
+/** URL of a database on the test server (CUSTOS_TEST_ADMIN_URL is set by global-setup.mjs). */
+export function databaseUrl(database: string): string {
+  const admin = process.env.CUSTOS_TEST_ADMIN_URL;
+  if (!admin) throw new Error('CUSTOS_TEST_ADMIN_URL is not set: run the tests through jest (global-setup.mjs).');
+  const url = new URL(admin);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+async function adminQuery(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: process.env.CUSTOS_TEST_ADMIN_URL });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Creates an empty database for one test file. */
+export async function createTestDatabase(prefix = 'custos_t'): Promise<{ name: string; url: string; drop: () => Promise<void> }> {
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
+  await adminQuery(`create database ${name}`);
+  return { name, url: databaseUrl(name), drop: () => adminQuery(`drop database if exists ${name} with (force)`) };
+}
+
+export interface GqlResponse<T> {
+  status: number;
+  headers: Headers;
+  data: T | null | undefined;
+  errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
+  /** SQL statements the server ran for this request (x-custos-sql-statements). */
+  sqlStatements: number;
+}
+
+export interface TestApp {
+  url: string;
+  orm: MikroORM;
+  config: Config;
+  /** Sends a GraphQL request over HTTP, as a client would. */
+  gql<R, V>(doc: TypedDocumentNode<R, V> | DocumentNode | string, variables?: V, token?: string | null): Promise<GqlResponse<R>>;
+  /** A raw HTTP request to the server. */
+  http(path: string, init?: RequestInit): Promise<Response>;
+  close(): Promise<void>;
+}
+
+/** A migrated database of its own and the real HTTP server on a free port. */
+export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const db = await createTestDatabase();
+  const config = loadConfig({ NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', CUSTOS_SQL_STATS: 'true', ...env });
+  const log = pino({ level: process.env.CUSTOS_TEST_LOG ?? 'silent' });
+  const orm = await openOrm({ clientUrl: db.url, poolMax: 5, logger: log });
+  await runMigrations(orm);
+  let server: RunningServer;
+  try {
+    server = await startServer(orm, config, log);
+  } catch (err) {
+    await orm.close(true);
+    throw err;
+  }
+  const base = server.url.replace(/\/graphql$/, '');
+  return {
+    url: server.url,
+    orm,
+    config,
+    async gql(doc, variables, token) {
+      const query = typeof doc === 'string' ? doc : print(doc as DocumentNode);
+      const res = await fetch(server.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify({ query, variables }),
+      });
+      const body = (await res.json()) as { data?: never; errors?: GqlResponse<never>['errors'] };
+      return {
+        status: res.status, headers: res.headers, data: body.data, errors: body.errors,
+        sqlStatements: Number(res.headers.get('x-custos-sql-statements') ?? NaN),
+      };
+    },
+    http: (path, init) => fetch(`${base}${path}`, init),
+    async close() {
+      await server.close();
+      await orm.close(true);
+      await db.drop();
+    },
+  };
+}
+
+/** The error codes of a response, in order. */
+export const codes = (res: { errors?: { extensions?: Record<string, unknown> }[] }) =>
+  (res.errors ?? []).map((e) => e.extensions?.code);
