@@ -203,7 +203,9 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
         const proc = child.process;
         // Ctrl-C reaches postgres too (same process group); it may already be gone.
         if (proc && proc.exitCode === null && proc.signalCode === null) {
-          await Promise.race([cluster.stop(), new Promise((r) => setTimeout(r, 30_000))]);
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([cluster.stop(), new Promise((r) => { timer = setTimeout(r, 30_000); })]);
+          clearTimeout(timer);
         }
         await releaseLock();
       },
