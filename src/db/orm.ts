@@ -50,7 +50,9 @@ export async function openOrm(opts: OrmOptions): Promise<MikroORM> {
     discovery: { warnWhenNoEntities: true },
     pool: { min: 0, max: opts.poolMax },
     extensions: [Migrator],
-    migrations: { migrationsList, tableName: 'mikro_orm_migrations', transactional: true, allOrNothing: true },
+    // snapshot: false — otherwise every `up()` that applies something writes `.snapshot-<database>.json` into
+    // `<cwd>/migrations` (one file per test database, and a stray folder wherever the server is started).
+    migrations: { migrationsList, tableName: 'mikro_orm_migrations', transactional: true, allOrNothing: true, snapshot: false },
     loggerFactory: () => new CountingLogger(opts.logger),
     debug: false,
     allowGlobalContext: false,
