@@ -41,6 +41,8 @@ export const duplicate = (message: string, field: string) =>
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+export const isUuid = (value: string): boolean => UUID.test(value);
+
 /** Ids are UUIDs; anything else is a malformed argument rather than a lookup. */
 export function parseId(id: string, field = 'id'): string {
   if (!UUID.test(id)) throw badInput(`${field} is not a valid id.`, field);

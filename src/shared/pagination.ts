@@ -1,5 +1,5 @@
 import { ArgsType, Field, Int, ObjectType, type ClassType } from 'type-graphql';
-import { badInput } from './errors';
+import { badInput, isUuid } from './errors';
 
 /** `first`/`after` arguments shared by every list. Bounds are checked against configuration in `pageRequest`. */
 @ArgsType()
@@ -28,8 +28,28 @@ export function encodeCursor(values: CursorValue[]): string {
   return Buffer.from(JSON.stringify(values)).toString('base64url');
 }
 
-export function decodeCursor(cursor: string, arity: number): CursorValue[] {
+/**
+ * What one position of a cursor holds: a uuid, a timestamp as written by `dateKey`, any text, or one of
+ * a fixed set of values (an enum). Checked before a value reaches SQL, so a forged cursor is the
+ * caller's error (BAD_USER_INPUT) and never a failed cast in the database. A bare number checks only
+ * the arity and that each value is a string or a finite number.
+ */
+export type CursorPart = 'uuid' | 'timestamp' | 'text' | readonly string[];
+export type CursorShape = number | readonly CursorPart[];
+
+const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+function fitsPart(value: CursorValue, part: CursorPart): boolean {
+  if (typeof value !== 'string') return false;
+  if (part === 'uuid') return isUuid(value);
+  if (part === 'timestamp') return ISO_TIMESTAMP.test(value) && !Number.isNaN(Date.parse(value));
+  if (part === 'text') return true;
+  return part.includes(value);
+}
+
+export function decodeCursor(cursor: string, shape: CursorShape): CursorValue[] {
   const malformed = () => badInput('The cursor is malformed; pass a cursor returned by this list.', 'after');
+  const arity = typeof shape === 'number' ? shape : shape.length;
   if (cursor.length > 512 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw malformed();
   let parsed: unknown;
   try {
@@ -41,17 +61,30 @@ export function decodeCursor(cursor: string, arity: number): CursorValue[] {
       !parsed.every((v) => typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v)))) {
     throw malformed();
   }
+  if (typeof shape !== 'number' && !parsed.every((v, i) => fitsPart(v as CursorValue, shape[i]))) throw malformed();
   return parsed as CursorValue[];
 }
 
 /** Validates page arguments against the configured bounds. */
-export function pageRequest(args: PageArgs, limits: PageLimits, cursorArity: number): PageRequest {
+export function pageRequest(args: PageArgs, limits: PageLimits, cursorShape: CursorShape): PageRequest {
   const first = args.first ?? limits.defaultPageSize;
   if (!Number.isInteger(first) || first < 1 || first > limits.maxPageSize) {
     throw badInput(`first must be between 1 and ${limits.maxPageSize}.`, 'first');
   }
-  return { first, after: args.after ? decodeCursor(args.after, cursorArity) : null };
+  return { first, after: args.after ? decodeCursor(args.after, cursorShape) : null };
 }
+
+/** Cursor shapes of the lists. */
+export const CURSOR = {
+  /** Users: the id only; the sort key is read back from the row. */
+  byId: ['uuid'],
+  /** Lists ordered by creation time, then id (feed, comments, a member's enrollments). */
+  byTime: ['timestamp', 'uuid'],
+  /** Courses: code, then id. */
+  byCode: ['text', 'uuid'],
+  /** Roster: course role, enrollment time, id. */
+  roster: [['INSTRUCTOR', 'STUDENT'], 'timestamp', 'uuid'],
+} as const satisfies Record<string, readonly CursorPart[]>;
 
 export interface Edge<T> {
   cursor: string;

@@ -6,7 +6,7 @@ import { CommentBodyInput, CommentConnection, PostBodyInput, ReactionSummary } f
 import * as content from './content.service';
 import { User } from '../user/user.entity';
 import type { RequestContext } from '../../server/context';
-import { dateKey, PageArgs, pageRequest, toConnection } from '../../shared/pagination';
+import { CURSOR, dateKey, PageArgs, pageRequest, toConnection } from '../../shared/pagination';
 
 @Resolver(() => Post)
 export class PostResolver {
@@ -42,7 +42,7 @@ export class PostResolver {
 
   @FieldResolver(() => CommentConnection, { description: 'Comments, oldest first.' })
   async comments(@Root() post: Post, @Args() args: PageArgs, @Ctx() ctx: RequestContext) {
-    const page = pageRequest(args, ctx.config, 2);
+    const page = pageRequest(args, ctx.config, CURSOR.byTime);
     const rows = await ctx.loaders.comments(page).load(post.id);
     return toConnection<Comment>(rows, page.first, (c) => [dateKey(c.createdAt), c.id]);
   }

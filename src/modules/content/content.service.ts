@@ -88,8 +88,10 @@ async function readableComment(ctx: RequestContext, em: EntityManager, rawId: st
 
 export async function editComment(ctx: RequestContext, commentId: string, body: string): Promise<Comment> {
   return ctx.em.transactional(async (em) => {
-    const { comment } = await readableComment(ctx, em, commentId);
+    const { comment, post } = await readableComment(ctx, em, commentId);
     if (comment.authorId !== ctx.access.userId) throw forbidden('Only the author may edit a comment.');
+    const course = await em.findOneOrFail(Course, { id: post.courseId, tenantId: ctx.tenantId });
+    if (course.status === CourseStatus.ARCHIVED) throw badInput('The course is archived.', 'id');
     comment.body = text(body);
     comment.editedAt = new Date();
     await em.flush();

@@ -4,7 +4,7 @@ import { CourseRole, Enrollment } from './enrollment.entity';
 import { CourseConnection, CoursesArgs, CreateCourseInput, EnrollmentConnection, RosterArgs, UpdateCourseInput } from './course.types';
 import * as courses from './course.service';
 import type { RequestContext } from '../../server/context';
-import { dateKey, PageArgs, pageRequest, toConnection } from '../../shared/pagination';
+import { CURSOR, dateKey, PageArgs, pageRequest, toConnection } from '../../shared/pagination';
 import { Post } from '../content/post.entity';
 import { PostConnection } from '../content/content.types';
 
@@ -72,7 +72,7 @@ export class CourseResolver {
 
   @FieldResolver(() => EnrollmentConnection, { description: 'Members of the course: instructors first, then by enrollment.' })
   async roster(@Root() course: Course, @Args() args: RosterArgs, @Ctx() ctx: RequestContext) {
-    const page = pageRequest(args, ctx.config, 3);
+    const page = pageRequest(args, ctx.config, CURSOR.roster);
     const rows = await ctx.loaders
       .roster({ ...page, filter: args.role ? { sql: 't.role = ?', params: [args.role] } : undefined })
       .load(course.id);
@@ -81,7 +81,7 @@ export class CourseResolver {
 
   @FieldResolver(() => PostConnection, { description: 'The course feed, newest first.' })
   async posts(@Root() course: Course, @Args() args: PageArgs, @Ctx() ctx: RequestContext) {
-    const page = pageRequest(args, ctx.config, 2);
+    const page = pageRequest(args, ctx.config, CURSOR.byTime);
     const rows = await ctx.loaders.feed(page).load(course.id);
     return toConnection<Post>(rows, page.first, (p) => [dateKey(p.createdAt), p.id]);
   }

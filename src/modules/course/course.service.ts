@@ -7,7 +7,7 @@ import type { RequestContext } from '../../server/context';
 import { User, UserRole, UserStatus } from '../user/user.entity';
 import { findMemberForAdmin } from '../user/user.service';
 import { badInput, duplicate, forbidden, notFound, parseId } from '../../shared/errors';
-import { pageRequest, toConnection, type ConnectionShape } from '../../shared/pagination';
+import { CURSOR, pageRequest, toConnection, type ConnectionShape } from '../../shared/pagination';
 import { onUniqueViolation } from '../../db/constraints';
 
 const UNIQUE_ERRORS = {
@@ -19,7 +19,7 @@ const clean = (s: string) => s.trim().replace(/\s+/g, ' ');
 
 /** Courses the caller may see: all for admins, the caller's own courses for everyone else. */
 export async function listCourses(ctx: RequestContext, args: CoursesArgs): Promise<ConnectionShape<Course>> {
-  const { first, after } = pageRequest(args, ctx.config, 2);
+  const { first, after } = pageRequest(args, ctx.config, CURSOR.byCode);
   const access = ctx.access;
   const where = ['c.tenant_id = ?'];
   const params: unknown[] = [ctx.tenantId];

@@ -3,7 +3,7 @@ import { User } from './user.entity';
 import { CreateUserInput, UpdateMyProfileInput, UpdateUserInput, UsersArgs } from './user.inputs';
 import * as users from './user.service';
 import type { RequestContext } from '../../server/context';
-import { connectionTypes, dateKey, PageArgs, pageRequest, toConnection } from '../../shared/pagination';
+import { CURSOR, connectionTypes, dateKey, PageArgs, pageRequest, toConnection } from '../../shared/pagination';
 import { Enrollment } from '../course/enrollment.entity';
 import { EnrollmentConnection } from '../course/course.types';
 
@@ -68,7 +68,7 @@ export class UserResolver {
   })
   async enrollments(@Root() user: User, @Args() args: PageArgs, @Ctx() ctx: RequestContext) {
     if (!ctx.access.isAdmin && ctx.access.userId !== user.id) return null;
-    const page = pageRequest(args, ctx.config, 2);
+    const page = pageRequest(args, ctx.config, CURSOR.byTime);
     const rows = await ctx.loaders.enrollmentsOfUser(page).load(user.id);
     return toConnection<Enrollment>(rows, page.first, (e) => [dateKey(e.createdAt), e.id]);
   }

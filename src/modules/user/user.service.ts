@@ -5,7 +5,7 @@ import type { CreateUserInput, UpdateMyProfileInput, UpdateUserInput, UsersArgs 
 import type { RequestContext } from '../../server/context';
 import type { Access } from '../../auth/access';
 import { badInput, duplicate, notFound, parseId } from '../../shared/errors';
-import { pageRequest, toConnection, type ConnectionShape } from '../../shared/pagination';
+import { CURSOR, pageRequest, toConnection, type ConnectionShape } from '../../shared/pagination';
 import { onUniqueViolation } from '../../db/constraints';
 import { revokeTokensOfUser } from '../token/token.service';
 
@@ -40,7 +40,7 @@ const clean = (s: string) => s.trim().replace(/\s+/g, ' ');
 
 /** Lists members the caller may see, by family name, with optional role filter and search. */
 export async function listUsers(ctx: RequestContext, args: UsersArgs): Promise<ConnectionShape<User>> {
-  const { first, after } = pageRequest(args, ctx.config, 1);
+  const { first, after } = pageRequest(args, ctx.config, CURSOR.byId);
   const access = ctx.access;
   const scope = visibleMembers(access);
   const where = ['u.tenant_id = ?', `(${scope.sql})`];
