@@ -71,7 +71,23 @@ export async function seedTenant(orm: MikroORM, name = `School ${next()}`) {
       e.create(Reaction, { id: randomUUID(), tenantId: tenant.id, postId: post.id, userId: m.user.id, kind });
       await e.flush();
     },
+    /** Issues one more bearer token for a member (e.g. to check that revoking one leaves the other working). */
+    async token(m: Member, ttlDays = 1): Promise<string> {
+      const { secret } = await issueUserToken(em(), m.user, { label: 'extra', ttlDays });
+      return secret;
+    },
   };
 }
 
 export type SeededTenant = Awaited<ReturnType<typeof seedTenant>>;
+
+/** Runs raw SQL against the test database, outside any request (for setup and for checking what was written). */
+export async function sql<T = Record<string, unknown>>(orm: MikroORM, query: string, params: unknown[] = []): Promise<T[]> {
+  return orm.em.fork().getConnection().execute<T[]>(query, params);
+}
+
+/** Number of rows of a table, optionally restricted by a condition. */
+export async function countRows(orm: MikroORM, table: string, where = 'true', params: unknown[] = []): Promise<number> {
+  const [row] = await sql<{ n: string }>(orm, `select count(*) as n from ${table} where ${where}`, params);
+  return Number(row.n);
+}

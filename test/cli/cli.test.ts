@@ -1,0 +1,244 @@
+// The `custos` command line, run as a real child process (`node bin/custos.js`) against a database of
+// its own. Needs the build: `npm run build` (npm test runs it in pretest).
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { createTestDatabase } from '../support/harness';
+import { openOrm } from '../../src/db/orm';
+import { authenticate } from '../../src/modules/token/token.service';
+
+const ROOT = path.resolve(__dirname, '../..');
+const BIN = path.join(ROOT, 'bin/custos.js');
+const TOKEN = /cst_[A-Za-z0-9_-]{43}/;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let orm: MikroORM;
+let dataDir: string;
+
+/** Runs `custos ...` with a clean environment pointing at this file's database. */
+function custos(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      {
+        cwd: ROOT,
+        timeout: 30_000,
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', DATABASE_URL: db.url, CUSTOS_DATA_DIR: dataDir, ...env },
+      },
+      (err, stdout, stderr) => {
+        const code = err ? ((err as { code?: unknown }).code as number | null) : 0;
+        resolve({ code: typeof code === 'number' ? code : null, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** Runs a command with --json and parses stdout (one JSON object). */
+async function custosJson<T = Record<string, any>>(args: string[], env: Record<string, string> = {}): Promise<{ run: Run; out: T }> {
+  const run = await custos([...args, '--json'], env);
+  const lines = run.stdout.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  return { run, out: JSON.parse(lines[0]) as T };
+}
+
+async function count(sql: string, params: unknown[] = []): Promise<number> {
+  const [{ n }] = await orm.em.fork().getConnection().execute<{ n: string }[]>(`select count(*) as n from ${sql}`, params);
+  return Number(n);
+}
+
+const principalOf = (token: string) => authenticate(orm.em.fork(), `Bearer ${token}`);
+
+/** Expected failures are one clear line: no stack trace. */
+function expectCleanFailure(run: Run, code: number, message: RegExp) {
+  expect(run.code).toBe(code);
+  expect(run.stderr).toMatch(message);
+  expect(run.stderr).not.toMatch(/\n\s+at /);
+}
+
+beforeAll(async () => {
+  if (!existsSync(path.join(ROOT, 'dist/src/cli/index.js'))) throw new Error('Build first: npm run build');
+  dataDir = mkdtempSync(path.join(os.tmpdir(), 'custos-cli-test-'));
+  db = await createTestDatabase();
+  orm = await openOrm({ clientUrl: db.url, poolMax: 2, logger: pino({ level: 'silent' }) });
+});
+
+afterAll(async () => {
+  await orm?.close(true);
+  await db?.drop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+test('migrate applies the migrations, then reports the database up to date', async () => {
+  const first = await custos(['migrate']);
+  expect(first.code).toBe(0);
+  expect(first.stdout).toMatch(/Applied 1 migration/);
+  expect(first.stdout).toMatch(/Migration20261122000000_foundation/);
+
+  const again = await custos(['migrate']);
+  expect(again.code).toBe(0);
+  expect(again.stdout).toMatch(/up to date/);
+
+  const { run, out } = await custosJson(['migrate']);
+  expect(run.code).toBe(0);
+  expect(out).toMatchObject({ applied: [], upToDate: true });
+});
+
+test('bootstrap creates the tenant, its admin and a token that authenticates', async () => {
+  const { run, out } = await custosJson(['bootstrap', '--tenant', 'Northfield College', '--admin-email', 'Ada@North.example',
+    '--admin-given-name', 'Ada', '--admin-family-name', 'Lovelace']);
+  expect(run.code).toBe(0);
+  expect(out.tenant).toMatchObject({ name: 'Northfield College', slug: 'northfield-college' });
+  expect(out.admin).toMatchObject({ email: 'ada@north.example', givenName: 'Ada', familyName: 'Lovelace', role: 'ADMIN' });
+  expect(out.secret).toMatch(TOKEN);
+  expect(out.token.prefix).toBe(out.secret.slice(0, 10));
+  await expect(principalOf(out.secret)).resolves.toMatchObject({ tenantId: out.tenant.id, userId: out.admin.id, role: 'ADMIN' });
+
+  // Text output: the token once, with the warning; default names derived from the tenant.
+  const text = await custos(['bootstrap', '--tenant', 'Southbank Academy', '--slug', 'southbank', '--admin-email', 'head@south.example']);
+  expect(text.code).toBe(0);
+  expect(text.stdout).toMatch(/only time the token is shown/);
+  const secret = text.stdout.match(TOKEN)![0];
+  expect((await principalOf(secret))?.role).toBe('ADMIN');
+  const [admin] = await orm.em.fork().getConnection().execute<{ given_name: string; family_name: string }[]>(
+    `select given_name, family_name from app_user where email = 'head@south.example'`);
+  expect(admin).toEqual({ given_name: 'Admin', family_name: 'Southbank Academy' });
+});
+
+test('bootstrap with a taken slug fails with exit 1 and writes nothing', async () => {
+  const tenants = await count('tenant');
+  const users = await count('app_user');
+  const tokens = await count('api_token');
+  const run = await custos(['bootstrap', '--tenant', 'Northfield Again', '--slug', 'northfield-college', '--admin-email', 'dup@north.example']);
+  expectCleanFailure(run, 1, /custos: A tenant with the slug "northfield-college" already exists/);
+  expect(run.stdout).toBe('');
+  expect(await count('tenant')).toBe(tenants);
+  expect(await count('app_user')).toBe(users);
+  expect(await count('api_token')).toBe(tokens);
+  expect(await count(`app_user where email = 'dup@north.example'`)).toBe(0);
+});
+
+test('bootstrap rejects a bad email and missing options', async () => {
+  const bad = await custos(['bootstrap', '--tenant', 'Nowhere', '--admin-email', 'not-an-email']);
+  expectCleanFailure(bad, 1, /Invalid --admin-email: email must be a valid email address/);
+  expect(await count(`tenant where slug = 'nowhere'`)).toBe(0);
+
+  const usage = await custos(['bootstrap', '--admin-email', 'a@b.example']);
+  expectCleanFailure(usage, 2, /required option '--tenant <name>' not specified/);
+});
+
+test('seed --demo creates the demo school and prints one working token per role', async () => {
+  const { run, out } = await custosJson(['seed', '--demo']);
+  expect(run.code).toBe(0);
+  expect(out.tenant).toMatchObject({ name: 'Demo School', slug: 'demo' });
+  const t = out.tenant.id as string;
+
+  const byRole = await orm.em.fork().getConnection().execute<{ role: string; n: string }[]>(
+    'select role, count(*) as n from app_user where tenant_id = ? group by role order by role', [t]);
+  expect(Object.fromEntries(byRole.map((r) => [r.role, Number(r.n)]))).toEqual({ ADMIN: 1, INSTRUCTOR: 3, STUDENT: 30 });
+  expect(await count(`app_user where tenant_id = ? and email not like '%@demo.custos.test'`, [t])).toBe(0);
+  expect(await count(`app_user where tenant_id = ? and role = 'STUDENT' and student_number is null`, [t])).toBe(0);
+  expect(await count('course where tenant_id = ?', [t])).toBe(4);
+  // Every course has an instructor and students, and about five posts.
+  const perCourse = await orm.em.fork().getConnection().execute<{ teachers: string; students: string; posts: string }[]>(
+    `select (select count(*) from enrollment e where e.course_id = c.id and e.role = 'INSTRUCTOR') as teachers,
+            (select count(*) from enrollment e where e.course_id = c.id and e.role = 'STUDENT') as students,
+            (select count(*) from post p where p.course_id = c.id) as posts
+       from course c where c.tenant_id = ?`, [t]);
+  for (const c of perCourse) {
+    expect(Number(c.teachers)).toBeGreaterThanOrEqual(1);
+    expect(Number(c.students)).toBeGreaterThanOrEqual(10);
+    expect(Number(c.posts)).toBe(5);
+  }
+  expect(await count('enrollment where tenant_id = ? and final_grade is not null', [t])).toBeGreaterThan(0);
+  expect(await count('comment where tenant_id = ?', [t])).toBe(out.counts.comments);
+  expect(await count('reaction where tenant_id = ?', [t])).toBe(out.counts.reactions);
+  expect(out.counts).toMatchObject({ admins: 1, instructors: 3, students: 30, courses: 4, posts: 20 });
+  expect(out.counts.comments).toBeGreaterThan(0);
+  expect(out.counts.reactions).toBeGreaterThan(0);
+
+  expect(out.tokens.map((k: { role: string }) => k.role)).toEqual(['ADMIN', 'INSTRUCTOR', 'STUDENT']);
+  for (const k of out.tokens as { role: string; email: string; token: string }[]) {
+    expect(k.email).toMatch(/@demo\.custos\.test$/);
+    expect(k.token).toMatch(TOKEN);
+    await expect(principalOf(k.token)).resolves.toMatchObject({ tenantId: t, role: k.role });
+  }
+});
+
+test('a second seed --demo exits 1 and points to token create', async () => {
+  const users = await count('app_user');
+  const run = await custos(['seed', '--demo']);
+  expectCleanFailure(run, 1, /demo tenant .* already exists.*custos token create --tenant demo --email/);
+  expect(run.stdout).toBe('');
+  expect(await count('app_user')).toBe(users);
+
+  const { run: jsonRun, out } = await custosJson(['seed', '--demo']);
+  expect(jsonRun.code).toBe(1);
+  expect(out.error).toMatchObject({ code: 'BAD_USER_INPUT' });
+});
+
+test('token create, list and revoke round trip', async () => {
+  const email = 'mei.chen@demo.custos.test';
+  const { run, out: created } = await custosJson(['token', 'create', '--tenant', 'demo', '--email', 'Mei.Chen@demo.custos.test',
+    '--label', 'laptop', '--ttl-days', '7']);
+  expect(run.code).toBe(0);
+  expect(created.secret).toMatch(TOKEN);
+  expect(created.token).toMatchObject({ label: 'laptop', email, revokedAt: null });
+  expect(new Date(created.token.expiresAt).getTime() - new Date(created.token.createdAt).getTime()).toBe(7 * 86_400_000);
+  expect((await principalOf(created.secret))?.role).toBe('STUDENT');
+
+  const { out: listed } = await custosJson(['token', 'list', '--tenant', 'demo', '--email', email]);
+  expect(listed.tokens).toHaveLength(1);
+  expect(listed.tokens[0]).toMatchObject({ id: created.token.id, prefix: created.secret.slice(0, 10), label: 'laptop', email });
+  expect(listed.tokens[0].lastUsedAt).not.toBeNull(); // authenticate() above used it
+  expect(JSON.stringify(listed)).not.toContain(created.secret);
+
+  const table = await custos(['token', 'list', '--tenant', 'demo']);
+  expect(table.code).toBe(0);
+  expect(table.stdout).toMatch(/^ID\s+PREFIX\s+LABEL\s+USER\s+CREATED\s+EXPIRES\s+REVOKED\s+LAST USED/);
+  expect(table.stdout).toContain(created.token.id);
+  expect(table.stdout).not.toMatch(TOKEN);
+
+  const revoked = await custos(['token', 'revoke', '--tenant', 'demo', '--id', created.token.id]);
+  expect(revoked.code).toBe(0);
+  expect(revoked.stdout).toMatch(new RegExp(`Revoked token ${created.token.id}`));
+  await expect(principalOf(created.secret)).rejects.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
+
+  const { out: again } = await custosJson(['token', 'revoke', '--tenant', 'demo', '--id', created.token.id]);
+  expect(again).toMatchObject({ alreadyRevoked: true, token: { id: created.token.id } });
+  expect(again.token.revokedAt).not.toBeNull();
+
+  // Another tenant's token id is not found there.
+  const foreign = await custos(['token', 'revoke', '--tenant', 'northfield-college', '--id', created.token.id]);
+  expectCleanFailure(foreign, 1, /has no token with the id/);
+});
+
+test('unknown tenant, unknown member and malformed arguments fail clearly', async () => {
+  expectCleanFailure(await custos(['token', 'create', '--tenant', 'nope', '--email', 'a@b.example']), 1, /custos: Unknown tenant "nope"/);
+  expectCleanFailure(await custos(['token', 'create', '--tenant', 'demo', '--email', 'ghost@demo.custos.test']), 1,
+    /No member of tenant "demo" has the email "ghost@demo.custos.test"/);
+  expectCleanFailure(await custos(['token', 'list', '--tenant', 'demo', '--email', 'not-an-email']), 1, /Invalid --email/);
+  expectCleanFailure(await custos(['token', 'revoke', '--tenant', 'demo', '--id', '42']), 1, /Invalid --id/);
+  expectCleanFailure(await custos(['token', 'create', '--tenant', 'demo']), 2, /required option '--email <email>'/);
+  expectCleanFailure(await custos(['token', 'create', '--tenant', 'demo', '--email', 'a@b.example', '--ttl-days', 'soon']), 2, /--ttl-days must be a whole number/);
+
+  const { run, out } = await custosJson(['token', 'list', '--tenant', 'nope']);
+  expect(run.code).toBe(1);
+  expect(out.error).toMatchObject({ code: 'NOT_FOUND', message: expect.stringContaining('Unknown tenant') });
+});
+
+test('an invalid environment variable exits 2 naming it', async () => {
+  expectCleanFailure(await custos(['migrate'], { PORT: 'abc' }), 2, /PORT must be a whole number/);
+  const { run, out } = await custosJson(['token', 'list', '--tenant', 'demo'], { CUSTOS_DB_POOL_MAX: '0' });
+  expectCleanFailure(run, 2, /CUSTOS_DB_POOL_MAX/);
+  expect(out.error.message).toMatch(/CUSTOS_DB_POOL_MAX must be between 1 and 200/);
+});
