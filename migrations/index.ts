@@ -1,5 +1,6 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261122000000_foundation } from './Migration20261122000000_foundation';
+import { Migration20261124000000_access_control } from './Migration20261124000000_access_control';
 
 /**
  * Every migration, in order. Listed explicitly so the compiled server never depends on globbing a
@@ -7,4 +8,5 @@ import { Migration20261122000000_foundation } from './Migration20261122000000_fo
  */
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261122000000_foundation', class: Migration20261122000000_foundation },
+  { name: 'Migration20261124000000_access_control', class: Migration20261124000000_access_control },
 ];

@@ -20,14 +20,14 @@ async function main() {
   const db = await openDatabase(config, log);
   let server;
   try {
-    server = await startServer(db.orm, config, log);
+    server = await startServer(db.app!, config, log);
   } catch (err) {
     await db.close();
     throw err;
   }
   let tenants: number;
   try {
-    const [{ n }] = await db.orm.em.getConnection().execute<{ n: string }[]>('select count(*) as n from tenant');
+    const [{ n }] = await db.owner.em.getConnection().execute<{ n: string }[]>('select count(*) as n from tenant');
     tenants = Number(n);
   } catch (err) {
     await server.close();

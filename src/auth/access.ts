@@ -1,12 +1,13 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Principal } from './principal';
+import type { Principal, ServiceScope } from './principal';
 import { UserRole } from '../modules/user/user.entity';
 import { CourseRole } from '../modules/course/enrollment.entity';
 import { forbidden } from '../shared/errors';
 
 /**
  * What the caller is to the rest of the tenant: its course memberships and, for instructors, the
- * students they teach. Loaded lazily, at most once per request, and shared by every check.
+ * students they teach. Loaded lazily, at most once per request, and shared by every check (the
+ * graphql-shield rules and the services' row scoping alike).
  */
 export class Access {
   private memberships?: Promise<Map<string, CourseRole>>;
@@ -18,24 +19,56 @@ export class Access {
     return this.principal.tenantId;
   }
 
+  /** True for member principals (admins, instructors, students). */
+  get isUser(): boolean {
+    return this.principal.kind === 'USER';
+  }
+
+  /** The calling member's id. Only member principals have one; code reached by others is a bug, refused. */
   get userId(): string {
+    if (this.principal.kind !== 'USER') throw forbidden('This credential does not belong to a member.');
     return this.principal.userId;
   }
 
+  /** The member's id, or null for auditors and services. */
+  get userIdOrNull(): string | null {
+    return this.principal.kind === 'USER' ? this.principal.userId : null;
+  }
+
+  /** The member's tenant role, or null for auditors and services. */
+  get role(): UserRole | null {
+    return this.principal.kind === 'USER' ? this.principal.role : null;
+  }
+
   get isAdmin(): boolean {
-    return this.principal.role === UserRole.ADMIN;
+    return this.role === UserRole.ADMIN;
+  }
+
+  get isInstructor(): boolean {
+    return this.role === UserRole.INSTRUCTOR;
+  }
+
+  hasScope(scope: ServiceScope): boolean {
+    return this.principal.kind === 'SERVICE' && this.principal.scopes.includes(scope);
+  }
+
+  /** Reads the whole tenant's directory (members, courses, rosters): admins and `roster:read` services. */
+  get readsWholeDirectory(): boolean {
+    return this.isAdmin || this.hasScope('roster:read');
   }
 
   requireAdmin(): void {
     if (!this.isAdmin) throw forbidden('Only an administrator may do this.');
   }
 
-  /** courseId → the caller's role in that course. */
+  /** courseId → the caller's role in that course (empty for non-members). */
   courseRoles(): Promise<Map<string, CourseRole>> {
+    const userId = this.userIdOrNull;
+    if (userId === null) return Promise.resolve(new Map());
     this.memberships ??= this.em
       .execute<{ course_id: string; role: CourseRole }[]>(
         'select course_id, role from enrollment where tenant_id = ? and user_id = ?',
-        [this.tenantId, this.userId],
+        [this.tenantId, userId],
       )
       .then((rows) => new Map(rows.map((r) => [r.course_id, r.role])));
     return this.memberships;
@@ -43,19 +76,21 @@ export class Access {
 
   /** Ids of students enrolled in courses the caller teaches. */
   taughtStudents(): Promise<Set<string>> {
+    const userId = this.userIdOrNull;
+    if (userId === null) return Promise.resolve(new Set());
     this.taught ??= this.em
       .execute<{ user_id: string }[]>(
         `select distinct s.user_id from enrollment s
            join enrollment i on i.course_id = s.course_id and i.user_id = ? and i.role = 'INSTRUCTOR'
           where s.tenant_id = ? and s.role = 'STUDENT'`,
-        [this.userId, this.tenantId],
+        [userId, this.tenantId],
       )
       .then((rows) => new Set(rows.map((r) => r.user_id)));
     return this.taught;
   }
 
   async canReadCourse(courseId: string): Promise<boolean> {
-    return this.isAdmin || (await this.courseRoles()).has(courseId);
+    return this.readsWholeDirectory || (await this.courseRoles()).has(courseId);
   }
 
   async teaches(courseId: string): Promise<boolean> {
@@ -64,13 +99,14 @@ export class Access {
 
   /** May the caller see this member's private profile (names, email, student number)? */
   async canSeePrivateProfileOf(userId: string): Promise<boolean> {
-    if (this.isAdmin || userId === this.userId) return true;
-    if (this.principal.role !== UserRole.INSTRUCTOR) return false;
+    if (this.readsWholeDirectory || userId === this.userIdOrNull) return true;
+    if (!this.isInstructor) return false;
     return (await this.taughtStudents()).has(userId);
   }
 
   /** May the caller see the grade of this enrollment? The student, the course's instructors, admins. */
   async canSeeGrade(enrollment: { courseId: string; userId: string }): Promise<boolean> {
-    return this.isAdmin || enrollment.userId === this.userId || (await this.teaches(enrollment.courseId));
+    if (!this.isUser) return false;
+    return this.isAdmin || enrollment.userId === this.userIdOrNull || (await this.teaches(enrollment.courseId));
   }
 }

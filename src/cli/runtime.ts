@@ -43,7 +43,7 @@ export interface CliContext {
   config: Config;
   log: Logger;
   db: Database;
-  /** A fresh EntityManager for this command. */
+  /** A fresh EntityManager for this command, on the owner's connection (the CLI acts as the system). */
   em: EntityManager;
 }
 
@@ -56,12 +56,12 @@ export async function withDatabase<T>(opts: { migrate: boolean }, work: (ctx: Cl
   const log = cliLogger(config);
   let db: Database;
   try {
-    db = await openDatabase(config, log, { migrate: opts.migrate });
+    db = await openDatabase(config, log, { migrate: opts.migrate, application: false });
   } catch (err) {
     throw new CliError(`Could not open the database: ${err instanceof Error ? err.message : String(err)}`, 1, 'DATABASE');
   }
   try {
-    return await work({ config, log, db, em: db.orm.em.fork() as EntityManager });
+    return await work({ config, log, db, em: db.owner.em.fork() as EntityManager });
   } finally {
     try {
       await db.close();

@@ -1,10 +1,16 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** Validated runtime configuration. Built once at start from environment variables. */
 export interface Config {
   env: 'development' | 'production' | 'test';
-  /** Connection string of an external PostgreSQL; when absent an embedded one is started. */
+  /** Connection string of an external PostgreSQL (the schema owner: migrations run with it); when absent an embedded one is started. */
   databaseUrl: string | null;
+  /**
+   * Connection string the application serves requests with: a role bound by row-level security. When
+   * absent, Custos manages that role itself (`<database>_app`, see db/app-role.ts).
+   */
+  appDatabaseUrl: string | null;
   dataDir: string;
   embeddedPgPort: number;
   host: string;
@@ -16,6 +22,21 @@ export interface Config {
   tokenTtlDays: number;
   /** Adds an `x-custos-sql-statements` response header (statements run for the request). */
   exposeSqlStats: boolean;
+  /** Sign-in with JWTs from one external OIDC issuer; null when not configured. */
+  oidc: OidcConfig | null;
+}
+
+export interface OidcConfig {
+  /** Exact `iss` value expected in tokens (compared as a string, not normalised). */
+  issuer: string;
+  audience: string;
+  /** Where verification keys come from: exactly one source. */
+  jwks: { url: string } | { file: string; keys: object[] } | { hs256Secret: string };
+  /** Claim holding the tenant's slug. */
+  tenantClaim: string;
+  /** Claim holding the member's email. */
+  emailClaim: string;
+  clockToleranceSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -58,22 +79,108 @@ function bool(env: Env, name: string, def: boolean): boolean {
   throw new ConfigError(name, `must be true or false, got "${raw}"`);
 }
 
-function databaseUrl(env: Env): string | null {
-  const raw = str(env, 'DATABASE_URL');
+function databaseUrl(env: Env, name = 'DATABASE_URL'): string | null {
+  const raw = str(env, name);
   if (raw === undefined) return null;
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new ConfigError('DATABASE_URL', 'is not a valid URL (expected postgres://user@host:port/database)');
+    throw new ConfigError(name, 'is not a valid URL (expected postgres://user@host:port/database)');
   }
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-    throw new ConfigError('DATABASE_URL', `must use the postgres:// scheme, got "${url.protocol}"`);
+    throw new ConfigError(name, `must use the postgres:// scheme, got "${url.protocol}"`);
   }
   if (url.pathname.replace(/^\//, '') === '') {
-    throw new ConfigError('DATABASE_URL', 'must name a database (postgres://host/DATABASE)');
+    throw new ConfigError(name, 'must name a database (postgres://host/DATABASE)');
   }
   return raw;
+}
+
+/** An http(s) URL; plain http only outside production, where traffic to the IdP could be tampered with. */
+function webUrl(name: string, raw: string, production: boolean): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'is not a valid URL');
+  }
+  if (url.protocol === 'https:' || (url.protocol === 'http:' && !production)) return raw;
+  throw new ConfigError(name, production ? 'must be an https:// URL in production' : 'must be an http(s):// URL');
+}
+
+/** Reads the JWKS file now, so a typo fails at start rather than at the first sign-in. */
+function jwksFile(name: string, file: string): { file: string; keys: object[] } {
+  const resolved = path.resolve(file);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(resolved, 'utf8'));
+  } catch (e) {
+    const reason = e instanceof SyntaxError ? 'is not valid JSON' : `cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`;
+    throw new ConfigError(name, `names a file that ${reason}: ${resolved}`);
+  }
+  const keys = (doc as { keys?: unknown } | null)?.keys;
+  const isObject = (k: unknown) => typeof k === 'object' && k !== null && !Array.isArray(k);
+  if (!Array.isArray(keys) || keys.length === 0 || !keys.every(isObject)) {
+    throw new ConfigError(name, `must name a JWKS file of the form {"keys": [{...}, ...]}: ${resolved}`);
+  }
+  // Verification needs public keys only; a private one here means the wrong file (and a leaked secret).
+  if (keys.some((k) => 'd' in k)) throw new ConfigError(name, `must hold public keys only, but holds a private key: ${resolved}`);
+  return { file: resolved, keys };
+}
+
+const OIDC_KEY_SOURCES = ['CUSTOS_OIDC_JWKS_URL', 'CUSTOS_OIDC_JWKS_FILE', 'CUSTOS_OIDC_HS256_SECRET'] as const;
+const OIDC_DEPENDENT = ['CUSTOS_OIDC_AUDIENCE', ...OIDC_KEY_SOURCES, 'CUSTOS_OIDC_TENANT_CLAIM',
+  'CUSTOS_OIDC_EMAIL_CLAIM', 'CUSTOS_OIDC_CLOCK_TOLERANCE_SECONDS'] as const;
+
+function oidcKeys(env: Env, production: boolean): OidcConfig['jwks'] {
+  const set = OIDC_KEY_SOURCES.filter((name) => str(env, name) !== undefined);
+  if (set.length !== 1) {
+    throw set.length === 0
+      ? new ConfigError(OIDC_KEY_SOURCES.join(' or '), 'must be set when CUSTOS_OIDC_ISSUER is set (exactly one key source)')
+      : new ConfigError(set.join(' and '), 'are set together; set exactly one key source');
+  }
+  const name = set[0];
+  const value = str(env, name) as string;
+  switch (name) {
+    case 'CUSTOS_OIDC_JWKS_URL':
+      return { url: webUrl(name, value, production) };
+    case 'CUSTOS_OIDC_JWKS_FILE':
+      return jwksFile(name, value);
+    case 'CUSTOS_OIDC_HS256_SECRET':
+      // Whoever holds a shared secret can mint tokens for any tenant: never in production.
+      if (production) throw new ConfigError(name, 'is for development only; use CUSTOS_OIDC_JWKS_URL or CUSTOS_OIDC_JWKS_FILE in production');
+      if (value.length < 32) throw new ConfigError(name, 'must be at least 32 characters long');
+      return { hs256Secret: value };
+  }
+}
+
+function oidc(env: Env, production: boolean): OidcConfig | null {
+  const issuer = str(env, 'CUSTOS_OIDC_ISSUER');
+  if (issuer === undefined) {
+    // Half an OIDC setup is a mistake, not a request to turn sign-in off.
+    const stray = OIDC_DEPENDENT.find((name) => str(env, name) !== undefined);
+    if (stray) throw new ConfigError(stray, 'is set, so CUSTOS_OIDC_ISSUER must be set too');
+    return null;
+  }
+  const audience = str(env, 'CUSTOS_OIDC_AUDIENCE');
+  if (audience === undefined) throw new ConfigError('CUSTOS_OIDC_AUDIENCE', 'must be set when CUSTOS_OIDC_ISSUER is set');
+  return {
+    issuer: webUrl('CUSTOS_OIDC_ISSUER', issuer, production),
+    audience,
+    jwks: oidcKeys(env, production),
+    tenantClaim: str(env, 'CUSTOS_OIDC_TENANT_CLAIM') ?? 'custos_tenant',
+    emailClaim: str(env, 'CUSTOS_OIDC_EMAIL_CLAIM') ?? 'email',
+    clockToleranceSeconds: int(env, 'CUSTOS_OIDC_CLOCK_TOLERANCE_SECONDS', 30, 0, 300),
+  };
+}
+
+function appDatabaseUrl(env: Env): string | null {
+  const url = databaseUrl(env, 'CUSTOS_APP_DATABASE_URL');
+  if (url !== null && str(env, 'DATABASE_URL') === undefined) {
+    throw new ConfigError('CUSTOS_APP_DATABASE_URL', 'is set, so DATABASE_URL (the schema owner) must be set too');
+  }
+  return url;
 }
 
 /** Reads and validates configuration; throws ConfigError naming the first bad variable. */
@@ -87,6 +194,7 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     env: nodeEnv,
     databaseUrl: databaseUrl(env),
+    appDatabaseUrl: appDatabaseUrl(env),
     dataDir: path.resolve(str(env, 'CUSTOS_DATA_DIR') ?? '.custos'),
     embeddedPgPort: int(env, 'CUSTOS_EMBEDDED_PG_PORT', 54329, 1024, 65535),
     host: str(env, 'HOST') ?? '0.0.0.0',
@@ -98,5 +206,6 @@ export function loadConfig(env: Env = process.env): Config {
     defaultPageSize,
     tokenTtlDays: int(env, 'CUSTOS_TOKEN_TTL_DAYS', 30, 1, 3650),
     exposeSqlStats: bool(env, 'CUSTOS_SQL_STATS', nodeEnv !== 'production'),
+    oidc: oidc(env, nodeEnv === 'production'),
   };
 }

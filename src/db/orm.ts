@@ -1,4 +1,4 @@
-import { MikroORM, type LogContext, type LoggerNamespace, type Logger as OrmLogger } from '@mikro-orm/postgresql';
+import { MikroORM, type EntityManager, type LogContext, type LoggerNamespace, type Logger as OrmLogger } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import { migrationsList } from '../../migrations';
 import { Tenant } from '../modules/tenant/tenant.entity';
@@ -68,8 +68,12 @@ export async function runMigrations(orm: MikroORM): Promise<string[]> {
   return applied.map((m) => m.name);
 }
 
-/** Names of migrations not yet applied. */
-export async function pendingMigrations(orm: MikroORM): Promise<string[]> {
-  const pending = await orm.getMigrator().getPendingMigrations();
-  return pending.map((m) => m.name);
+/**
+ * Names of migrations not yet applied. Reads the migrations table directly: the application role may
+ * read it but not create it, and the migrator would try.
+ */
+export async function pendingMigrations(em: EntityManager): Promise<string[]> {
+  const rows = await em.getConnection().execute<{ name: string }[]>('select name from mikro_orm_migrations');
+  const applied = new Set(rows.map((r) => r.name.replace(/\.[jt]s$/, '')));
+  return migrationsList.map((m) => m.name).filter((name) => !applied.has(name));
 }

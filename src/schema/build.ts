@@ -1,22 +1,37 @@
 import 'reflect-metadata';
 import { buildSchema } from 'type-graphql';
 import type { GraphQLSchema } from 'graphql';
+import { applyMiddleware } from 'graphql-middleware';
 import { TenantResolver } from '../modules/tenant/tenant.resolver';
 import { UserResolver } from '../modules/user/user.resolver';
 import { CourseResolver } from '../modules/course/course.resolver';
 import { EnrollmentResolver } from '../modules/course/enrollment.resolver';
 import { CommentResolver, PostResolver } from '../modules/content/content.resolver';
+import { TokenResolver } from '../modules/token/token.resolver';
+import { permissions } from '../auth/permissions';
 
-export const resolvers = [TenantResolver, UserResolver, CourseResolver, EnrollmentResolver, PostResolver, CommentResolver] as const;
+export const resolvers = [TenantResolver, UserResolver, CourseResolver, EnrollmentResolver, PostResolver, CommentResolver, TokenResolver] as const;
 
-let cached: Promise<GraphQLSchema> | undefined;
+let bare: Promise<GraphQLSchema> | undefined;
+let guarded: Promise<GraphQLSchema> | undefined;
 
-/** Builds the executable schema from the resolver classes (once per process). */
-export function buildCustosSchema(): Promise<GraphQLSchema> {
-  cached ??= buildSchema({
+/** The schema as the resolvers define it, without access control: for emitting the SDL and for rule coverage checks. */
+export function buildBareSchema(): Promise<GraphQLSchema> {
+  bare ??= buildSchema({
     resolvers: [...resolvers],
     validate: { forbidUnknownValues: false },
     emitSchemaFile: false,
   });
-  return cached;
+  return bare;
+}
+
+/**
+ * The executable schema the server serves: the resolvers behind the graphql-shield permissions.
+ * `accessControl: false` exists for the benchmark that measures what the permissions cost; the server
+ * never builds it.
+ */
+export function buildCustosSchema(opts: { accessControl?: boolean } = {}): Promise<GraphQLSchema> {
+  if (opts.accessControl === false) return buildBareSchema();
+  guarded ??= buildBareSchema().then((schema) => applyMiddleware(schema, permissions()));
+  return guarded;
 }

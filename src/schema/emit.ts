@@ -2,13 +2,13 @@ import 'reflect-metadata';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { lexicographicSortSchema, printSchema } from 'graphql';
-import { buildCustosSchema } from './build';
+import { buildBareSchema } from './build';
 
 /** The committed SDL. `--check` fails (exit 1) when it differs from what the code defines. */
 export const SCHEMA_FILE = path.resolve(__dirname, '../../../schema/schema.graphql');
 
 export async function renderSchema(): Promise<string> {
-  const schema = await buildCustosSchema();
+  const schema = await buildBareSchema();
   return `# Generated from the resolvers by \`npm run schema:emit\`. Do not edit by hand.\n\n${printSchema(lexicographicSortSchema(schema))}\n`;
 }
 

@@ -12,9 +12,11 @@ import { buildCustosSchema } from '../schema/build';
 import { RequestContext } from './context';
 import { createErrorFormatter } from './error-format';
 import { transactionPlugin } from './transaction-plugin';
-import { authenticate } from '../modules/token/token.service';
+import { authenticate } from '../auth/authenticate';
+import { createOidcVerifier } from '../auth/oidc';
 import { runInRequestScope, type RequestScope } from '../shared/request-scope';
 import { pendingMigrations } from '../db/orm';
+import type { ApolloServerPlugin } from '@apollo/server';
 
 export interface RunningServer {
   url: string;
@@ -24,13 +26,24 @@ export interface RunningServer {
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
-/** Builds the HTTP app (GraphQL on /graphql, /healthz, /readyz) and starts listening. */
-export async function startServer(orm: MikroORM, config: Config, log: Logger): Promise<RunningServer> {
+export interface ServerOptions {
+  /** Serve without the graphql-shield permissions. Only the access-control benchmark does this. */
+  accessControl?: boolean;
+  /** Extra Apollo plugins (tests use one to run SQL inside a real request). */
+  plugins?: ApolloServerPlugin<RequestContext>[];
+}
+
+/**
+ * Builds the HTTP app (GraphQL on /graphql, /healthz, /readyz) and starts listening. `orm` must be the
+ * application role's connection: row-level security is what keeps one tenant's request out of another's rows.
+ */
+export async function startServer(orm: MikroORM, config: Config, log: Logger, opts: ServerOptions = {}): Promise<RunningServer> {
   const app = express();
   app.disable('x-powered-by');
   const httpServer = http.createServer(app);
-  const schema = await buildCustosSchema();
+  const schema = await buildCustosSchema({ accessControl: opts.accessControl });
   const development = config.env === 'development';
+  const verifyJwt = config.oidc ? createOidcVerifier(config.oidc) : null;
 
   const apollo = new ApolloServer<RequestContext>({
     schema,
@@ -40,7 +53,11 @@ export async function startServer(orm: MikroORM, config: Config, log: Logger): P
     allowBatchedHttpRequests: false,
     csrfPrevention: true,
     formatError: createErrorFormatter(log, development),
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), transactionPlugin({ exposeSqlStats: config.exposeSqlStats })],
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      transactionPlugin({ exposeSqlStats: config.exposeSqlStats }),
+      ...(opts.plugins ?? []),
+    ],
   });
   await apollo.start();
 
@@ -66,7 +83,7 @@ export async function startServer(orm: MikroORM, config: Config, log: Logger): P
   app.get('/readyz', async (_req, res) => {
     try {
       await orm.em.getConnection().execute('select 1');
-      const pending = await pendingMigrations(orm);
+      const pending = await pendingMigrations(orm.em.fork());
       if (pending.length) {
         res.status(503).json({ status: 'migrations pending', pending });
         return;
@@ -87,7 +104,7 @@ export async function startServer(orm: MikroORM, config: Config, log: Logger): P
         let principal = null;
         let authError: Error | null = null;
         try {
-          principal = await authenticate(em, req.header('authorization'));
+          principal = await authenticate(em, req.header('authorization'), { jwt: verifyJwt });
         } catch (err) {
           authError = err as Error;
         }

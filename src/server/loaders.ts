@@ -176,9 +176,9 @@ export class Loaders {
   get reactions() {
     return this.memo<ReactionTally[]>('reactions', async (postIds) => {
       const rows = await this.ctx.em.execute<{ post_id: string; kind: ReactionKind; n: string; mine: boolean }[]>(
-        `select post_id, kind, count(*) as n, bool_or(user_id = ?) as mine from reaction
+        `select post_id, kind, count(*) as n, coalesce(bool_or(user_id = ?), false) as mine from reaction
           where tenant_id = ? and post_id in (?) group by post_id, kind order by post_id, kind`,
-        [this.ctx.access.userId, this.ctx.tenantId, [...postIds]],
+        [this.ctx.access.userIdOrNull, this.ctx.tenantId, [...postIds]],
       );
       const out = new Map<string, ReactionTally[]>();
       for (const r of rows) {

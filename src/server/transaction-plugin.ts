@@ -1,14 +1,18 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError } from 'graphql';
 import type { RequestContext } from './context';
-import { ErrorCode, unauthenticated } from '../shared/errors';
+import { AppError, ErrorCode, unauthenticated } from '../shared/errors';
+import { canWrite } from '../auth/principal';
 import { currentRequestScope } from '../shared/request-scope';
 
 /**
  * Runs each operation inside one database transaction and refuses callers at the door.
  *
  * - A request without a valid credential is answered UNAUTHENTICATED before execution starts: no
- *   resolver runs, no data is read.
+ *   resolver runs, no data is read. A read-only principal (an auditor, a service without a write
+ *   scope) sending a mutation is answered FORBIDDEN at the same point.
+ * - The transaction is bound to the caller's tenant (`custos.tenant_id`, transaction-local): the
+ *   row-level security policies then hide every other tenant's rows from every statement it runs.
  * - Queries run READ ONLY. Each mutation field runs in its own savepoint (services use
  *   `em.transactional`), so one failed mutation in a document does not undo the others.
  * - The transaction commits before the response leaves. If the commit fails, the client gets an
@@ -19,13 +23,18 @@ export function transactionPlugin(opts: { exposeSqlStats: boolean }): ApolloServ
     async requestDidStart() {
       let open = false;
       return {
-        async didResolveOperation({ contextValue }) {
+        async didResolveOperation({ contextValue, operation }) {
           if (contextValue.authError) throw contextValue.authError;
-          if (!contextValue.principal) throw unauthenticated();
+          const principal = contextValue.principal;
+          if (!principal) throw unauthenticated();
+          if (operation?.operation === 'mutation' && !canWrite(principal)) {
+            throw new AppError(ErrorCode.FORBIDDEN, 'This credential is read-only: it may not run mutations.', { http: { status: 403 } });
+          }
         },
         async executionDidStart({ contextValue, operation }) {
           await contextValue.em.begin({ readOnly: operation.operation === 'query' });
           open = true;
+          await contextValue.em.execute("select set_config('custos.tenant_id', ?, true)", [contextValue.tenantId]);
         },
         async willSendResponse({ contextValue, response }) {
           if (open) {

@@ -5,8 +5,8 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print, type DocumentNode } from 'graphql';
 import { loadConfig, type Config } from '../../src/config/config';
-import { openOrm, runMigrations } from '../../src/db/orm';
-import { startServer, type RunningServer } from '../../src/server/app';
+import { connectDatabase, type Database } from '../../src/db/database';
+import { startServer, type RunningServer, type ServerOptions } from '../../src/server/app';
 
 /** URL of a database on the test server (CUSTOS_TEST_ADMIN_URL is set by global-setup.mjs). */
 export function databaseUrl(database: string): string {
@@ -27,11 +27,21 @@ async function adminQuery(sql: string): Promise<void> {
   }
 }
 
-/** Creates an empty database for one test file. */
+/**
+ * Creates an empty database for one test file. Dropping it also drops its application role
+ * (`<database>_app`, made by the migrations): roles belong to the server, not to the database.
+ */
 export async function createTestDatabase(prefix = 'custos_t'): Promise<{ name: string; url: string; drop: () => Promise<void> }> {
   const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   await adminQuery(`create database ${name}`);
-  return { name, url: databaseUrl(name), drop: () => adminQuery(`drop database if exists ${name} with (force)`) };
+  return {
+    name,
+    url: databaseUrl(name),
+    drop: async () => {
+      await adminQuery(`drop database if exists ${name} with (force)`);
+      await adminQuery(`drop role if exists ${name}_app`);
+    },
+  };
 }
 
 export interface GqlResponse<T> {
@@ -45,7 +55,10 @@ export interface GqlResponse<T> {
 
 export interface TestApp {
   url: string;
+  /** The owner's connection: seeding and checking what was written, across tenants. */
   orm: MikroORM;
+  /** The application role's connection, which the server uses (bound by row-level security). */
+  appOrm: MikroORM;
   config: Config;
   /** Sends a GraphQL request over HTTP, as a client would. */
   gql<R, V>(doc: TypedDocumentNode<R, V> | DocumentNode | string, variables?: V, token?: string | null): Promise<GqlResponse<R>>;
@@ -54,24 +67,31 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** A migrated database of its own and the real HTTP server on a free port. */
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+/** A migrated database of its own and the real HTTP server on a free port, connected as the application role. */
+export async function startTestApp(env: Record<string, string> = {}, opts: ServerOptions = {}): Promise<TestApp> {
   const db = await createTestDatabase();
-  const config = loadConfig({ NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', CUSTOS_SQL_STATS: 'true', ...env });
+  const config = loadConfig({ NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', CUSTOS_SQL_STATS: 'true', CUSTOS_DB_POOL_MAX: '5', ...env });
   const log = pino({ level: process.env.CUSTOS_TEST_LOG ?? 'silent' });
-  const orm = await openOrm({ clientUrl: db.url, poolMax: 5, logger: log });
-  await runMigrations(orm);
+  let database: Database;
   let server: RunningServer;
   try {
-    server = await startServer(orm, config, log);
+    database = await connectDatabase(db.url, config, log);
   } catch (err) {
-    await orm.close(true);
+    await db.drop();
+    throw err;
+  }
+  try {
+    server = await startServer(database.app!, config, log, opts);
+  } catch (err) {
+    await database.close();
+    await db.drop();
     throw err;
   }
   const base = server.url.replace(/\/graphql$/, '');
   return {
     url: server.url,
-    orm,
+    orm: database.owner,
+    appOrm: database.app!,
     config,
     async gql(doc, variables, token) {
       const query = typeof doc === 'string' ? doc : print(doc as DocumentNode);
@@ -89,7 +109,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     http: (path, init) => fetch(`${base}${path}`, init),
     async close() {
       await server.close();
-      await orm.close(true);
+      await database.close();
       await db.drop();
     },
   };

@@ -9,7 +9,7 @@ export function registerMigrate(program: Command): void {
     .option('--json', 'print one JSON object: {"database", "applied": [names], "upToDate"}')
     .action(async (opts: CommonOptions) => {
       await withDatabase({ migrate: false }, async ({ db }) => {
-        const applied = await runMigrations(db.orm);
+        const applied = await runMigrations(db.owner);
         output(opts, { database: db.description, applied, upToDate: applied.length === 0 }, () =>
           applied.length
             ? [`Applied ${applied.length} migration${applied.length === 1 ? '' : 's'} to ${db.description}:`, ...applied.map((n) => `  ${n}`)].join('\n')

@@ -23,7 +23,7 @@ export async function listCourses(ctx: RequestContext, args: CoursesArgs): Promi
   const access = ctx.access;
   const where = ['c.tenant_id = ?'];
   const params: unknown[] = [ctx.tenantId];
-  if (!access.isAdmin) {
+  if (!access.readsWholeDirectory) {
     where.push('c.id in (select course_id from enrollment where user_id = ?)');
     params.push(access.userId);
   }

@@ -18,16 +18,6 @@ export class EnrollmentResolver {
     return ctx.loaders.courseById.load(e.courseId);
   }
 
-  @FieldResolver(() => String, { nullable: true })
-  async finalGrade(@Root() e: Enrollment, @Ctx() ctx: RequestContext) {
-    return (await ctx.access.canSeeGrade(e)) ? e.finalGrade : null;
-  }
-
-  @FieldResolver(() => Date, { nullable: true })
-  async gradedAt(@Root() e: Enrollment, @Ctx() ctx: RequestContext) {
-    return (await ctx.access.canSeeGrade(e)) ? e.gradedAt : null;
-  }
-
   @FieldResolver(() => [Post], { description: 'The member\'s latest posts in this course, newest first.' })
   recentPosts(@Root() e: Enrollment, @Args() args: RecentPostsArgs, @Ctx() ctx: RequestContext) {
     return ctx.loaders.recentPostsOfMember(args.last).load(`${e.courseId}:${e.userId}`);

@@ -1,16 +1,28 @@
-import { Ctx, Field, ObjectType, Query, Resolver } from 'type-graphql';
+import { Ctx, Field, ObjectType, Query, registerEnumType, Resolver } from 'type-graphql';
 import { Tenant } from './tenant.entity';
 import { User, UserRole } from '../user/user.entity';
 import type { RequestContext } from '../../server/context';
-import { ApiToken } from '../token/api-token.entity';
+
+export enum PrincipalKindValue {
+  USER = 'USER',
+  AUDITOR = 'AUDITOR',
+  SERVICE = 'SERVICE',
+}
+registerEnumType(PrincipalKindValue, { name: 'PrincipalKind', description: 'A member, an external auditor, or a system integration.' });
 
 @ObjectType({ description: 'The caller: who they are, in which tenant, with which credential.' })
 export class Viewer {
-  @Field(() => User)
-  user!: User;
+  @Field(() => PrincipalKindValue)
+  kind!: PrincipalKindValue;
 
-  @Field(() => UserRole)
-  role!: UserRole;
+  @Field(() => User, { nullable: true, description: 'The member; null for auditors and services.' })
+  user!: User | null;
+
+  @Field(() => UserRole, { nullable: true, description: 'The member\'s tenant role; null for auditors and services.' })
+  role!: UserRole | null;
+
+  @Field(() => [String], { description: 'Scopes of a service credential; empty otherwise.' })
+  scopes!: string[];
 
   @Field(() => Tenant)
   tenant!: Tenant;
@@ -23,13 +35,17 @@ export class Viewer {
 export class TenantResolver {
   @Query(() => Viewer)
   async viewer(@Ctx() ctx: RequestContext): Promise<Viewer> {
-    const { userId, tenantId, role, tokenId } = ctx.access.principal;
-    const [user, tenant, token] = await Promise.all([
-      ctx.loaders.userById.load(userId),
-      ctx.em.findOneOrFail(Tenant, { id: tenantId }),
-      ctx.em.findOneOrFail(ApiToken, { id: tokenId, tenantId }, { fields: ['expiresAt'] }),
-    ]);
-    return { user: user!, role, tenant, credentialExpiresAt: token.expiresAt };
+    const p = ctx.access.principal;
+    const user = p.kind === 'USER' ? await ctx.loaders.userById.load(p.userId) : null;
+    const tenant = await ctx.em.findOneOrFail(Tenant, { id: p.tenantId });
+    return {
+      kind: p.kind as PrincipalKindValue,
+      user,
+      role: p.kind === 'USER' ? p.role : null,
+      scopes: p.kind === 'SERVICE' ? p.scopes : [],
+      tenant,
+      credentialExpiresAt: p.credential.expiresAt,
+    };
   }
 
   @Query(() => Tenant, { description: 'The caller\'s tenant.' })

@@ -1,16 +1,28 @@
-import { Entity, OptionalProps, Enum, PrimaryKey, Property } from '@mikro-orm/core';
+import { ArrayType, Entity, OptionalProps, Enum, PrimaryKey, Property } from '@mikro-orm/core';
 import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
 
 export enum TokenKind {
   USER = 'USER',
+  AUDITOR = 'AUDITOR',
+  SERVICE = 'SERVICE',
 }
-registerEnumType(TokenKind, { name: 'TokenKind', description: 'What a bearer token stands for.' });
+registerEnumType(TokenKind, {
+  name: 'TokenKind',
+  description: 'What a bearer token stands for: a member, an external auditor (read-only), or a system integration with scopes.',
+});
+
+export enum TokenStatus {
+  ACTIVE = 'ACTIVE',
+  EXPIRED = 'EXPIRED',
+  REVOKED = 'REVOKED',
+}
+registerEnumType(TokenStatus, { name: 'TokenStatus' });
 
 /** A bearer credential. Only the SHA-256 of the secret is kept; the secret is shown once at creation. */
 @ObjectType({ description: 'A bearer token (never its secret).' })
 @Entity({ tableName: 'api_token' })
 export class ApiToken {
-  [OptionalProps]?: 'createdAt' | 'kind' | 'userId' | 'revokedAt' | 'lastUsedAt';
+  [OptionalProps]?: 'createdAt' | 'kind' | 'userId' | 'revokedAt' | 'lastUsedAt' | 'scopes' | 'createdById';
 
   @Field(() => ID)
   @PrimaryKey({ type: 'uuid' })
@@ -19,12 +31,17 @@ export class ApiToken {
   @Property({ type: 'uuid' })
   tenantId!: string;
 
+  /** The member a USER token signs in as; null for AUDITOR and SERVICE tokens. */
   @Property({ type: 'uuid', nullable: true })
   userId: string | null = null;
 
   @Field(() => TokenKind)
   @Enum({ items: () => TokenKind, nativeEnumName: 'token_kind' })
   kind: TokenKind = TokenKind.USER;
+
+  @Field(() => [String], { description: 'Named rights of a SERVICE token (e.g. "roster:read"); empty for others.' })
+  @Property({ type: ArrayType })
+  scopes: string[] = [];
 
   @Field(() => String)
   @Property({ type: 'string' })
@@ -38,6 +55,10 @@ export class ApiToken {
   @Property({ type: 'string' })
   prefix!: string;
 
+  /** The administrator who issued it; null when issued from the command line. */
+  @Property({ type: 'uuid', nullable: true })
+  createdById: string | null = null;
+
   @Field(() => Date)
   @Property({ type: 'datetime' })
   createdAt: Date = new Date();
@@ -50,7 +71,13 @@ export class ApiToken {
   @Property({ type: 'datetime', nullable: true })
   revokedAt: Date | null = null;
 
-  @Field(() => Date, { nullable: true })
+  @Field(() => Date, { nullable: true, description: 'Last request made with it, to the minute.' })
   @Property({ type: 'datetime', nullable: true })
   lastUsedAt: Date | null = null;
+
+  /** Derived from revocation and expiry at the time of asking. */
+  statusAt(now = new Date()): TokenStatus {
+    if (this.revokedAt) return TokenStatus.REVOKED;
+    return this.expiresAt.getTime() <= now.getTime() ? TokenStatus.EXPIRED : TokenStatus.ACTIVE;
+  }
 }

@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { ApiToken, TokenKind } from './api-token.entity';
-import { generateSecret, hashSecret, secretPrefix, TOKEN_PATTERN } from './token.secret';
+import { ApiToken, TokenKind, TokenStatus } from './api-token.entity';
+import { generateSecret, hashSecret, secretPrefix } from './token.secret';
+import type { IssueTokenInput, TokensArgs } from './token.types';
 import { User, UserStatus } from '../user/user.entity';
-import type { Principal } from '../../auth/principal';
-import { badInput, notFound, unauthenticated } from '../../shared/errors';
+import { isServiceScope, SERVICE_SCOPES } from '../../auth/principal';
+import type { RequestContext } from '../../server/context';
+import { badInput, notFound, parseId } from '../../shared/errors';
+import { CURSOR, dateKey, pageRequest, toConnection, type ConnectionShape } from '../../shared/pagination';
 
 export interface IssuedToken {
   token: ApiToken;
@@ -12,34 +15,76 @@ export interface IssuedToken {
   secret: string;
 }
 
-const LAST_USED_RESOLUTION_MS = 60_000;
+/** Longest lifetime per kind: auditors are engaged for an audit, not for good. */
+export const MAX_TTL_DAYS: Record<TokenKind, number> = {
+  [TokenKind.USER]: 3650,
+  [TokenKind.AUDITOR]: 366,
+  [TokenKind.SERVICE]: 3650,
+};
 
-/** Issues a bearer token for a member. The secret is returned once and never stored. */
-export async function issueUserToken(
-  em: EntityManager,
-  user: User,
-  opts: { label: string; ttlDays: number; now?: Date },
-): Promise<IssuedToken> {
-  const label = opts.label.trim();
+export interface TokenSpec {
+  kind: TokenKind;
+  /** The member a USER token signs in as (must be active); absent for AUDITOR and SERVICE. */
+  user?: User | null;
+  scopes?: readonly string[];
+  label: string;
+  ttlDays: number;
+  /** The administrator issuing it; absent from the command line. */
+  createdById?: string | null;
+  now?: Date;
+}
+
+/** Checks a token request; every problem is the caller's, reported with the offending field. */
+function checkSpec(spec: TokenSpec): { label: string; scopes: string[] } {
+  const label = spec.label.trim();
   if (label.length < 1 || label.length > 100) throw badInput('label must be 1 to 100 characters.', 'label');
-  if (!Number.isInteger(opts.ttlDays) || opts.ttlDays < 1 || opts.ttlDays > 3650) {
-    throw badInput('ttlDays must be between 1 and 3650.', 'ttlDays');
+  const max = MAX_TTL_DAYS[spec.kind];
+  if (!Number.isInteger(spec.ttlDays) || spec.ttlDays < 1 || spec.ttlDays > max) {
+    throw badInput(`ttlDays must be between 1 and ${max} for a ${spec.kind} token.`, 'ttlDays');
   }
-  const now = opts.now ?? new Date();
+  const scopes = [...new Set((spec.scopes ?? []).map((s) => s.trim()))];
+  if (spec.kind === TokenKind.USER) {
+    if (!spec.user) throw badInput('A USER token needs the member it signs in as.', 'userId');
+    if (spec.user.status !== UserStatus.ACTIVE) throw badInput('The member is deactivated; a token would not work.', 'userId');
+  } else if (spec.user) {
+    throw badInput(`A ${spec.kind} token does not belong to a member; leave userId out.`, 'userId');
+  }
+  if (spec.kind === TokenKind.SERVICE) {
+    if (scopes.length === 0) throw badInput(`A SERVICE token needs at least one scope: ${SERVICE_SCOPES.join(', ')}.`, 'scopes');
+    const unknown = scopes.filter((s) => !isServiceScope(s));
+    if (unknown.length) throw badInput(`Unknown scope "${unknown[0]}"; scopes are ${SERVICE_SCOPES.join(', ')}.`, 'scopes');
+  } else if (scopes.length) {
+    throw badInput('Only SERVICE tokens carry scopes.', 'scopes');
+  }
+  return { label, scopes };
+}
+
+/** Issues a bearer token of any kind. The secret is returned once and never stored. */
+export async function issueToken(em: EntityManager, tenantId: string, spec: TokenSpec): Promise<IssuedToken> {
+  const { label, scopes } = checkSpec(spec);
+  if (spec.user && spec.user.tenantId !== tenantId) throw notFound('User');
+  const now = spec.now ?? new Date();
   const secret = generateSecret();
   const token = em.create(ApiToken, {
     id: randomUUID(),
-    tenantId: user.tenantId,
-    userId: user.id,
-    kind: TokenKind.USER,
+    tenantId,
+    userId: spec.user?.id ?? null,
+    kind: spec.kind,
+    scopes,
     label,
     tokenHash: hashSecret(secret),
     prefix: secretPrefix(secret),
+    createdById: spec.createdById ?? null,
     createdAt: now,
-    expiresAt: new Date(now.getTime() + opts.ttlDays * 86_400_000),
+    expiresAt: new Date(now.getTime() + spec.ttlDays * 86_400_000),
   });
   await em.flush();
   return { token, secret };
+}
+
+/** Issues a member's token (CLI, seeds). */
+export function issueUserToken(em: EntityManager, user: User, opts: { label: string; ttlDays: number; now?: Date }): Promise<IssuedToken> {
+  return issueToken(em, user.tenantId, { kind: TokenKind.USER, user, ...opts });
 }
 
 /** Revokes a token of the tenant. Idempotent: revoking twice keeps the first revocation time. */
@@ -56,41 +101,52 @@ export async function revokeTokensOfUser(em: EntityManager, tenantId: string, us
   await em.nativeUpdate(ApiToken, { tenantId, userId, revokedAt: null }, { revokedAt: new Date() });
 }
 
-interface TokenRow {
-  id: string;
-  tenant_id: string;
-  user_id: string;
-  expires_at: Date;
-  revoked_at: Date | null;
-  last_used_at: Date | null;
-  role: User['role'];
-  status: UserStatus;
+/** An administrator issues a token over the API. */
+export async function issueTokenAsAdmin(ctx: RequestContext, input: IssueTokenInput): Promise<IssuedToken> {
+  ctx.access.requireAdmin();
+  return ctx.em.transactional(async (em) => {
+    const user = input.userId != null ? await em.findOne(User, { id: parseId(input.userId, 'userId'), tenantId: ctx.tenantId }) : null;
+    if (input.userId != null && !user) throw notFound('User');
+    return issueToken(em, ctx.tenantId, {
+      kind: input.kind,
+      user,
+      scopes: input.scopes ?? [],
+      label: input.label,
+      ttlDays: input.ttlDays ?? Math.min(ctx.config.tokenTtlDays, MAX_TTL_DAYS[input.kind]),
+      createdById: ctx.access.userId,
+    });
+  });
 }
 
-/**
- * Resolves `Authorization: Bearer <secret>` to a principal. Any problem with a presented token is
- * UNAUTHENTICATED; no header at all yields null (the request is then refused before execution).
- */
-export async function authenticate(em: EntityManager, header: string | undefined, now = new Date()): Promise<Principal | null> {
-  if (header === undefined || header === '') return null;
-  const match = /^Bearer ([^\s]+)$/i.exec(header.trim());
-  if (!match) throw unauthenticated('The Authorization header must be "Bearer <token>".');
-  const secret = match[1];
-  if (!TOKEN_PATTERN.test(secret)) throw unauthenticated('The bearer token is not valid.');
-  const rows: TokenRow[] = await em.execute(
-    `select t.id, t.tenant_id, t.user_id, t.expires_at, t.revoked_at, t.last_used_at, u.role, u.status
-       from api_token t join app_user u on u.id = t.user_id and u.tenant_id = t.tenant_id
-      where t.token_hash = ?`,
-    [hashSecret(secret)],
-  );
-  const row = rows[0];
-  if (!row) throw unauthenticated('The bearer token is not valid.');
-  if (row.revoked_at) throw unauthenticated('The bearer token has been revoked.');
-  if (new Date(row.expires_at).getTime() <= now.getTime()) throw unauthenticated('The bearer token has expired.');
-  if (row.status !== UserStatus.ACTIVE) throw unauthenticated('The account of this token is deactivated.');
-  // Last use is kept to the minute: one write per token per minute, not one per request.
-  if (!row.last_used_at || now.getTime() - new Date(row.last_used_at).getTime() > LAST_USED_RESOLUTION_MS) {
-    await em.execute('update api_token set last_used_at = ? where id = ?', [now, row.id]);
+export async function revokeTokenAsAdmin(ctx: RequestContext, rawId: string): Promise<ApiToken> {
+  ctx.access.requireAdmin();
+  return ctx.em.transactional((em) => revokeToken(em, ctx.tenantId, parseId(rawId)));
+}
+
+/** The tenant's tokens, newest first, optionally by kind, member and status. */
+export async function listTokens(ctx: RequestContext, args: TokensArgs): Promise<ConnectionShape<ApiToken>> {
+  ctx.access.requireAdmin();
+  const { first, after } = pageRequest(args, ctx.config, CURSOR.byTime);
+  const where = ['t.tenant_id = ?'];
+  const params: unknown[] = [ctx.tenantId];
+  if (args.kind) {
+    where.push('t.kind = ?');
+    params.push(args.kind);
   }
-  return { tenantId: row.tenant_id, userId: row.user_id, role: row.role, tokenId: row.id };
+  if (args.userId != null) {
+    where.push('t.user_id = ?');
+    params.push(parseId(args.userId, 'userId'));
+  }
+  if (args.status === TokenStatus.ACTIVE) where.push('t.revoked_at is null and t.expires_at > now()');
+  if (args.status === TokenStatus.EXPIRED) where.push('t.revoked_at is null and t.expires_at <= now()');
+  if (args.status === TokenStatus.REVOKED) where.push('t.revoked_at is not null');
+  if (after) {
+    where.push('(t.created_at, t.id) < (?::timestamptz, ?::uuid)');
+    params.push(...after);
+  }
+  const rows = await ctx.em.execute<Record<string, unknown>[]>(
+    `select t.* from api_token t where ${where.join(' and ')} order by t.created_at desc, t.id desc limit ?`,
+    [...params, first + 1],
+  );
+  return toConnection(rows.map((r) => ctx.em.map(ApiToken, r as never)), first, (t) => [dateKey(t.createdAt), t.id]);
 }

@@ -36,7 +36,8 @@ export class User {
   @Property({ type: 'uuid' })
   tenantId!: string;
 
-  // Nullable in GraphQL: a caller who may not see a field gets null for it, not a failed list.
+  // Private fields are nullable in GraphQL: a caller who may not see one gets null for it (see
+  // REDACTED_WHEN_DENIED in auth/permissions.ts), never a failed list.
   @Field(() => String, { nullable: true })
   @Property({ type: 'string' })
   email!: string;
@@ -65,19 +66,19 @@ export class User {
   @Enum({ items: () => UserRole, nativeEnumName: 'user_role' })
   role!: UserRole;
 
-  @Field(() => UserStatus)
+  @Field(() => UserStatus, { nullable: true })
   @Enum({ items: () => UserStatus, nativeEnumName: 'user_status' })
   status: UserStatus = UserStatus.ACTIVE;
 
-  @Field(() => RecordSource)
+  @Field(() => RecordSource, { nullable: true })
   @Enum({ items: () => RecordSource, nativeEnumName: 'record_source' })
   source: RecordSource = RecordSource.MANUAL;
 
-  @Field(() => Date)
+  @Field(() => Date, { nullable: true })
   @Property({ type: 'datetime' })
   createdAt: Date = new Date();
 
-  @Field(() => Date)
+  @Field(() => Date, { nullable: true })
   @Property({ type: 'datetime' })
   updatedAt: Date = new Date();
 

@@ -16,8 +16,8 @@ const UNIQUE_ERRORS = {
 
 /** SQL condition on `u` limiting members to those the caller may list (see the role matrix). */
 function visibleMembers(access: Access): { sql: string; params: unknown[] } {
-  if (access.isAdmin) return { sql: 'true', params: [] };
-  if (access.principal.role === UserRole.INSTRUCTOR) {
+  if (access.readsWholeDirectory) return { sql: 'true', params: [] };
+  if (access.isInstructor) {
     return {
       sql: `u.id in (select s.user_id from enrollment s join enrollment i on i.course_id = s.course_id
                       where i.user_id = ? and i.role = 'INSTRUCTOR' and s.role = 'STUDENT')`,
@@ -53,7 +53,7 @@ export async function listUsers(ctx: RequestContext, args: UsersArgs): Promise<C
   if (search) {
     const pattern = likePattern(search);
     // Students see classmates' display names only, so they may not search other fields (no oracle).
-    if (access.isAdmin || access.principal.role === UserRole.INSTRUCTOR) {
+    if (access.readsWholeDirectory || access.isInstructor) {
       where.push(`(u.given_name || ' ' || u.family_name ilike ? or u.display_name ilike ? or u.email ilike ?)`);
       params.push(pattern, pattern, pattern);
     } else {
