@@ -155,7 +155,7 @@ describe('tenant isolation', () => {
     it('viewer and tenant name the caller\'s own tenant', async () => {
       const res = await app.gql(ViewerDocument, {}, nAdmin.token);
       expect(res.data!.viewer.tenant.id).toBe(north.tenant.id);
-      expect(res.data!.viewer.user.id).toBe(nAdmin.user.id);
+      expect(res.data!.viewer.user!.id).toBe(nAdmin.user.id);
     });
 
     it('a list cursor naming South\'s row does not reveal anything', async () => {

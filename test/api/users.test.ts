@@ -140,7 +140,7 @@ describe('members', () => {
 
     it('enrollments are visible to the member and admins, and null to anyone else', async () => {
       const own = await app.gql(MyEnrollmentsDocument, {}, ben.token);
-      expect(own.data!.viewer.user.enrollments!.edges.map((e) => e.node.course.id).sort()).toEqual([algebra.id, biology.id].sort());
+      expect(own.data!.viewer.user!.enrollments!.edges.map((e) => e.node.course.id).sort()).toEqual([algebra.id, biology.id].sort());
       const byAdmin = await app.gql(UserEnrollmentsDocument, { id: ben.user.id }, admin.token);
       expect(byAdmin.data!.user.enrollments!.edges).toHaveLength(2);
       const byClassmate = await app.gql(UserEnrollmentsDocument, { id: ben.user.id }, ann.token);
