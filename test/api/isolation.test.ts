@@ -189,6 +189,12 @@ describe('tenant isolation', () => {
       ['deleteComment', (m) => app.gql(DeleteCommentDocument, { id: sComment.id }, m.token)],
       ['react', (m) => app.gql(ReactDocument, { postId: sPost.id, kind: 'CURIOUS' }, m.token)],
       ['unreact', (m) => app.gql(UnreactDocument, { postId: sPost.id, kind: 'LIKE' }, m.token)],
+      ['issueToken (South member)', (m) => app.gql('mutation($u: ID!) { issueToken(input: { kind: USER, userId: $u, label: "x" }) { secret } }',
+        { u: sStudent.user.id }, m.token)],
+      ['revokeToken', async (m) => {
+        const [{ id }] = await sql<{ id: string }>(app.orm, 'select id from api_token where tenant_id = ? limit 1', [south.tenant.id]);
+        return app.gql('mutation($id: ID!) { revokeToken(id: $id) { id } }', { id }, m.token);
+      }],
     ];
 
     it.each(attempts)('%s: North\'s admin gets NOT_FOUND and South is untouched', async (_name, attempt) => {

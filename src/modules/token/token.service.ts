@@ -34,6 +34,8 @@ export interface TokenSpec {
   now?: Date;
 }
 
+const notAMemberToken = (kind: TokenKind) => badInput(`A ${kind} token does not belong to a member; leave userId out.`, 'userId');
+
 /** Checks a token request; every problem is the caller's, reported with the offending field. */
 function checkSpec(spec: TokenSpec): { label: string; scopes: string[] } {
   const label = spec.label.trim();
@@ -47,7 +49,7 @@ function checkSpec(spec: TokenSpec): { label: string; scopes: string[] } {
     if (!spec.user) throw badInput('A USER token needs the member it signs in as.', 'userId');
     if (spec.user.status !== UserStatus.ACTIVE) throw badInput('The member is deactivated; a token would not work.', 'userId');
   } else if (spec.user) {
-    throw badInput(`A ${spec.kind} token does not belong to a member; leave userId out.`, 'userId');
+    throw notAMemberToken(spec.kind);
   }
   if (spec.kind === TokenKind.SERVICE) {
     if (scopes.length === 0) throw badInput(`A SERVICE token needs at least one scope: ${SERVICE_SCOPES.join(', ')}.`, 'scopes');
@@ -104,6 +106,7 @@ export async function revokeTokensOfUser(em: EntityManager, tenantId: string, us
 /** An administrator issues a token over the API. */
 export async function issueTokenAsAdmin(ctx: RequestContext, input: IssueTokenInput): Promise<IssuedToken> {
   ctx.access.requireAdmin();
+  if (input.kind !== TokenKind.USER && input.userId != null) throw notAMemberToken(input.kind);
   return ctx.em.transactional(async (em) => {
     const user = input.userId != null ? await em.findOne(User, { id: parseId(input.userId, 'userId'), tenantId: ctx.tenantId }) : null;
     if (input.userId != null && !user) throw notFound('User');

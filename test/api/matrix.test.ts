@@ -1,0 +1,359 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { getNamedType, isObjectType, type GraphQLSchema } from 'graphql';
+import { codes, startTestApp, type TestApp } from '../support/harness';
+import { seedTenant, sql, type Member, type SeededTenant } from '../support/seed';
+import { buildBareSchema } from '../../src/schema/build';
+import { ruleTree, REDACTED_WHEN_DENIED } from '../../src/auth/permissions';
+import { issueToken, issueUserToken, revokeToken } from '../../src/modules/token/token.service';
+import { TokenKind } from '../../src/modules/token/api-token.entity';
+import type { Course } from '../../src/modules/course/course.entity';
+
+/**
+ * The role matrix, generated: every root query and mutation of the schema × eleven kinds of caller.
+ * A root field added to the schema without a row here fails this test, and so does a README matrix
+ * that disagrees with what the server does.
+ *
+ * Primary callers (student, instructor, admin) act on their own things: the student's own post, the
+ * course the instructor teaches. The cross cases act on someone else's: another student on the first
+ * student's post, the instructor of another course on this course, the admin of another tenant on
+ * this tenant's ids. Auditors, services and refused credentials aim at the admin's targets.
+ */
+
+const CALLERS = [
+  'anonymous', 'student', 'anotherStudent', 'instructor', 'otherInstructor', 'admin', 'foreignAdmin',
+  'auditor', 'service', 'expired', 'revoked',
+] as const;
+type Caller = (typeof CALLERS)[number];
+
+/** What a call must answer: data (ok) or exactly one error with this code. */
+type Outcome = 'ok' | 'FORBIDDEN' | 'NOT_FOUND' | 'UNAUTHENTICATED';
+const U = 'UNAUTHENTICATED';
+const F = 'FORBIDDEN';
+const NF = 'NOT_FOUND';
+const ok = 'ok';
+
+//                         anon student other  instr  otherIn admin  foreign auditor service expired revoked
+const EXPECTED: Record<string, Outcome[]> = {
+  'Query.viewer':          [U, ok, ok, ok, ok, ok, ok, ok, ok, U, U],
+  'Query.tenant':          [U, ok, ok, ok, ok, ok, ok, F, ok, U, U],
+  'Query.users':           [U, ok, ok, ok, ok, ok, ok, F, ok, U, U],
+  'Query.user':            [U, ok, ok, ok, NF, ok, NF, F, ok, U, U],
+  'Query.courses':         [U, ok, ok, ok, ok, ok, ok, F, ok, U, U],
+  'Query.course':          [U, ok, ok, ok, NF, ok, NF, F, ok, U, U],
+  'Query.tokens':          [U, F, F, F, F, ok, ok, F, F, U, U],
+  'Mutation.createUser':   [U, F, F, F, F, ok, ok, F, F, U, U],
+  'Mutation.updateUser':   [U, F, F, F, F, ok, NF, F, F, U, U],
+  'Mutation.deactivateUser': [U, F, F, F, F, ok, NF, F, F, U, U],
+  'Mutation.updateMyProfile': [U, ok, ok, ok, ok, ok, ok, F, F, U, U],
+  'Mutation.createCourse': [U, F, F, F, F, ok, ok, F, F, U, U],
+  'Mutation.updateCourse': [U, F, F, F, F, ok, NF, F, F, U, U],
+  'Mutation.archiveCourse': [U, F, F, F, F, ok, NF, F, F, U, U],
+  'Mutation.enroll':       [U, F, F, F, F, ok, NF, F, F, U, U],
+  'Mutation.unenroll':     [U, F, F, F, F, ok, NF, F, F, U, U],
+  'Mutation.setGrade':     [U, F, F, ok, NF, ok, NF, F, F, U, U],
+  'Mutation.createPost':   [U, ok, ok, ok, NF, ok, NF, F, F, U, U],
+  'Mutation.editPost':     [U, ok, F, ok, NF, ok, NF, F, F, U, U],
+  'Mutation.deletePost':   [U, ok, F, ok, NF, ok, NF, F, F, U, U],
+  'Mutation.createComment': [U, ok, ok, ok, NF, ok, NF, F, F, U, U],
+  'Mutation.editComment':  [U, ok, F, ok, NF, ok, NF, F, F, U, U],
+  'Mutation.deleteComment': [U, ok, F, ok, NF, ok, NF, F, F, U, U],
+  'Mutation.react':        [U, ok, ok, ok, NF, ok, NF, F, F, U, U],
+  'Mutation.unreact':      [U, ok, ok, ok, NF, ok, NF, F, F, U, U],
+  'Mutation.issueToken':   [U, F, F, F, F, ok, ok, F, F, U, U],
+  'Mutation.revokeToken':  [U, F, F, F, F, ok, NF, F, F, U, U],
+};
+
+/** The README's principal columns, and the caller each one stands for. */
+const README_COLUMNS: [string, Caller][] = [
+  ['ADMIN', 'admin'], ['INSTRUCTOR', 'instructor'], ['STUDENT', 'student'], ['AUDITOR', 'auditor'], ['SERVICE', 'service'],
+];
+
+interface Call {
+  query: string;
+  variables?: Record<string, unknown>;
+}
+
+describe('the role matrix', () => {
+  let app: TestApp;
+  let north: SeededTenant;
+  let south: SeededTenant;
+  let admin: Member;
+  let instructor: Member;
+  let otherInstructor: Member;
+  let student: Member;
+  let anotherStudent: Member;
+  let foreignAdmin: Member;
+  let course: Course;
+  let otherCourse: Course;
+  const tokens = {} as Record<Caller, string | null>;
+  let schema: GraphQLSchema;
+
+  beforeAll(async () => {
+    schema = await buildBareSchema();
+    app = await startTestApp();
+    north = await seedTenant(app.orm, 'North');
+    south = await seedTenant(app.orm, 'South');
+    admin = await north.admin();
+    instructor = await north.instructor();
+    otherInstructor = await north.instructor();
+    student = await north.student();
+    anotherStudent = await north.student();
+    const thirdStudent = await north.student();
+    foreignAdmin = await south.admin();
+    course = await north.course('Algebra');
+    otherCourse = await north.course('Biology');
+    await north.enroll(course, instructor);
+    await north.enroll(course, student);
+    await north.enroll(course, anotherStudent);
+    await north.enroll(otherCourse, otherInstructor);
+    await north.enroll(otherCourse, thirdStudent);
+    await north.posts(course, student, 1);
+
+    const em = () => app.orm.em.fork();
+    const past = new Date(Date.now() - 3 * 86_400_000);
+    const expired = await issueUserToken(em(), student.user, { label: 'expired', ttlDays: 1, now: past });
+    const revoked = await issueUserToken(em(), student.user, { label: 'revoked', ttlDays: 1 });
+    await revokeToken(em(), north.tenant.id, revoked.token.id);
+    const auditor = await issueToken(em(), north.tenant.id, { kind: TokenKind.AUDITOR, label: 'auditor', ttlDays: 7 });
+    const service = await issueToken(em(), north.tenant.id, { kind: TokenKind.SERVICE, scopes: ['roster:read'], label: 'sis', ttlDays: 7 });
+    Object.assign(tokens, {
+      anonymous: null, student: student.token, anotherStudent: anotherStudent.token, instructor: instructor.token,
+      otherInstructor: otherInstructor.token, admin: admin.token, foreignAdmin: foreignAdmin.token,
+      auditor: auditor.secret, service: service.secret, expired: expired.secret, revoked: revoked.secret,
+    });
+  });
+  afterAll(() => app.close());
+
+  /** Whose things a caller aims at: its own for the primary callers, someone else's for the rest. */
+  const victimOf = (caller: Caller): Member =>
+    ({ student, instructor, admin } as Partial<Record<Caller, Member>>)[caller] ?? (caller === 'anotherStudent' || caller === 'otherInstructor' ? student : admin);
+
+  /** A fresh post in the course by the caller's target member (fresh so each call can delete its own). */
+  const postBy = async (m: Member) => (await north.posts(course, m, 1))[0];
+
+  /** How to call each root field, with targets fit for the caller. */
+  const CALLS: Record<string, (caller: Caller) => Promise<Call>> = {
+    'Query.viewer': async () => ({ query: '{ viewer { kind tenant { id } } }' }),
+    'Query.tenant': async () => ({ query: '{ tenant { id name } }' }),
+    'Query.users': async () => ({ query: '{ users(first: 50) { edges { node { id displayName } } } }' }),
+    'Query.user': async () => ({ query: 'query($id: ID!) { user(id: $id) { id displayName } }', variables: { id: student.user.id } }),
+    'Query.courses': async () => ({ query: '{ courses(first: 50) { edges { node { id code } } } }' }),
+    'Query.course': async () => ({ query: 'query($id: ID!) { course(id: $id) { id code } }', variables: { id: course.id } }),
+    'Query.tokens': async () => ({ query: '{ tokens(first: 5) { edges { node { id kind } } } }' }),
+    'Mutation.createUser': async () => ({
+      query: 'mutation($input: CreateUserInput!) { createUser(input: $input) { id } }',
+      variables: { input: { email: `new-${Math.random().toString(36).slice(2)}@x.test`, givenName: 'New', familyName: 'Member', role: 'STUDENT' } },
+    }),
+    'Mutation.updateUser': async () => ({
+      query: 'mutation($id: ID!) { updateUser(id: $id, input: { displayName: "Renamed" }) { id } }', variables: { id: student.user.id },
+    }),
+    'Mutation.deactivateUser': async () => ({
+      query: 'mutation($id: ID!) { deactivateUser(id: $id) { id status } }', variables: { id: (await north.student()).user.id },
+    }),
+    'Mutation.updateMyProfile': async () => ({ query: 'mutation { updateMyProfile(input: { displayName: "Me" }) { id } }' }),
+    'Mutation.createCourse': async () => ({
+      query: 'mutation($code: String!) { createCourse(input: { code: $code, title: "New" }) { id } }',
+      variables: { code: `N-${Math.random().toString(36).slice(2, 8)}` },
+    }),
+    'Mutation.updateCourse': async () => ({
+      query: 'mutation($id: ID!) { updateCourse(id: $id, input: { title: "Algebra I" }) { id } }', variables: { id: course.id },
+    }),
+    'Mutation.archiveCourse': async () => ({
+      query: 'mutation($id: ID!) { archiveCourse(id: $id) { id status } }', variables: { id: (await north.course()).id },
+    }),
+    'Mutation.enroll': async () => ({
+      query: 'mutation($c: ID!, $u: ID!) { enroll(courseId: $c, userId: $u, role: STUDENT) { id } }',
+      variables: { c: course.id, u: (await north.student()).user.id },
+    }),
+    'Mutation.unenroll': async () => {
+      const fresh = await north.student();
+      await north.enroll(course, fresh);
+      return { query: 'mutation($c: ID!, $u: ID!) { unenroll(courseId: $c, userId: $u) }', variables: { c: course.id, u: fresh.user.id } };
+    },
+    'Mutation.setGrade': async () => ({
+      query: 'mutation($c: ID!, $u: ID!) { setGrade(courseId: $c, userId: $u, grade: "B+") { id } }',
+      variables: { c: course.id, u: student.user.id },
+    }),
+    'Mutation.createPost': async () => ({
+      query: 'mutation($c: ID!) { createPost(courseId: $c, input: { body: "Hello" }) { id } }', variables: { c: course.id },
+    }),
+    'Mutation.editPost': async (c) => ({
+      query: 'mutation($id: ID!) { editPost(id: $id, input: { body: "Edited" }) { id } }', variables: { id: (await postBy(victimOf(c))).id },
+    }),
+    'Mutation.deletePost': async (c) => ({
+      query: 'mutation($id: ID!) { deletePost(id: $id) }', variables: { id: (await postBy(victimOf(c))).id },
+    }),
+    'Mutation.createComment': async () => ({
+      query: 'mutation($p: ID!) { createComment(postId: $p, input: { body: "Nice" }) { id } }', variables: { p: (await postBy(student)).id },
+    }),
+    'Mutation.editComment': async (c) => {
+      const comment = await north.comment(await postBy(student), victimOf(c));
+      return { query: 'mutation($id: ID!) { editComment(id: $id, input: { body: "Edited" }) { id } }', variables: { id: comment.id } };
+    },
+    'Mutation.deleteComment': async (c) => {
+      const comment = await north.comment(await postBy(student), victimOf(c));
+      return { query: 'mutation($id: ID!) { deleteComment(id: $id) }', variables: { id: comment.id } };
+    },
+    'Mutation.react': async () => ({
+      query: 'mutation($p: ID!) { react(postId: $p, kind: LIKE) { id } }', variables: { p: (await postBy(student)).id },
+    }),
+    'Mutation.unreact': async () => ({
+      query: 'mutation($p: ID!) { unreact(postId: $p, kind: LIKE) { id } }', variables: { p: (await postBy(student)).id },
+    }),
+    'Mutation.issueToken': async () => ({
+      query: 'mutation { issueToken(input: { kind: AUDITOR, label: "audit 2026" }) { secret token { id } } }',
+    }),
+    'Mutation.revokeToken': async () => {
+      const t = await issueToken(app.orm.em.fork(), north.tenant.id, { kind: TokenKind.AUDITOR, label: 'to revoke', ttlDays: 1 });
+      return { query: 'mutation($id: ID!) { revokeToken(id: $id) { id revokedAt } }', variables: { id: t.token.id } };
+    },
+  };
+
+  const rootFields = () => [schema.getQueryType()!, schema.getMutationType()!]
+    .flatMap((type) => Object.keys(type.getFields()).map((f) => `${type.name}.${f}`));
+
+  it('has an expectation and a call for every root field of the schema, and nothing else', () => {
+    expect(Object.keys(EXPECTED).sort()).toEqual(rootFields().sort());
+    expect(Object.keys(CALLS).sort()).toEqual(rootFields().sort());
+  });
+
+  it('gives every field of every object type an explicit rule (nothing rests on the deny fallback)', () => {
+    const missing: string[] = [];
+    for (const type of Object.values(schema.getTypeMap())) {
+      if (!isObjectType(type) || type.name.startsWith('__')) continue;
+      const rules = (ruleTree as Record<string, Record<string, unknown>>)[type.name];
+      for (const field of Object.keys(type.getFields())) {
+        if (!rules || !(field in rules || '*' in rules)) missing.push(`${type.name}.${field}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('makes every redacted field nullable, so a denial never wipes the list around it', () => {
+    for (const coordinate of REDACTED_WHEN_DENIED) {
+      const [typeName, field] = coordinate.split('.');
+      const type = schema.getType(typeName);
+      expect(isObjectType(type)).toBe(true);
+      const fieldType = (type as { getFields(): Record<string, { type: unknown }> }).getFields()[field]?.type;
+      expect(fieldType).toBeDefined();
+      expect(String(fieldType).endsWith('!')).toBe(false);
+      expect(getNamedType(fieldType as never)).toBeDefined();
+    }
+  });
+
+  describe.each(Object.keys(EXPECTED))('%s', (coordinate) => {
+    it.each(CALLERS.map((caller, i) => [caller, i] as const))('%s', async (caller, i) => {
+      const expected = EXPECTED[coordinate][i];
+      const call = await CALLS[coordinate](caller);
+      const res = await app.gql(call.query, call.variables, tokens[caller]);
+      if (expected === 'ok') {
+        expect(res.errors).toBeUndefined();
+        expect(res.data).toBeTruthy();
+      } else {
+        expect(codes(res)).toEqual([expected]);
+        expect(res.data ?? null).toBeNull();
+      }
+    });
+  });
+
+  describe('which rows and fields come back', () => {
+    const rosterQuery = `query($id: ID!) { course(id: $id) { roster(first: 50) { edges { node {
+      role finalGrade user { id displayName email studentNumber givenName } } } } } }`;
+    type RosterRow = { role: string; finalGrade: string | null; user: { id: string; displayName: string; email: string | null; studentNumber: string | null; givenName: string | null } };
+    const roster = async (token: string | null) => {
+      await sql(app.orm, 'update enrollment set final_grade = ? where course_id = ? and user_id = ?', ['A', course.id, student.user.id]);
+      await sql(app.orm, 'update enrollment set final_grade = ? where course_id = ? and user_id = ?', ['C', course.id, anotherStudent.user.id]);
+      const res = await app.gql<{ course: { roster: { edges: { node: RosterRow }[] } } }, { id: string }>(rosterQuery, { id: course.id }, token);
+      expect(res.errors).toBeUndefined();
+      return new Map(res.data!.course.roster.edges.map((e) => [e.node.user.id, e.node]));
+    };
+    const userIds = async (token: string | null) => {
+      const res = await app.gql<{ users: { edges: { node: { id: string } }[] } }, object>('{ users(first: 100) { edges { node { id } } } }', {}, token);
+      expect(res.errors).toBeUndefined();
+      return new Set(res.data!.users.edges.map((e) => e.node.id));
+    };
+
+    it('a student sees classmates\' display names only, and only their own grade', async () => {
+      const rows = await roster(student.token);
+      const self = rows.get(student.user.id)!;
+      const classmate = rows.get(anotherStudent.user.id)!;
+      const teacher = rows.get(instructor.user.id)!;
+      expect(self).toMatchObject({ finalGrade: 'A', user: { email: student.user.email, studentNumber: student.user.studentNumber } });
+      // Display names as they are now (the matrix above renamed people through updateMyProfile).
+      const names = new Map((await sql<{ id: string; display_name: string }>(app.orm, 'select id, display_name from app_user where tenant_id = ?', [north.tenant.id]))
+        .map((r) => [r.id, r.display_name]));
+      expect(classmate).toMatchObject({ finalGrade: null, user: { displayName: names.get(anotherStudent.user.id), email: null, studentNumber: null, givenName: null } });
+      expect(teacher.user).toMatchObject({ displayName: names.get(instructor.user.id), email: null });
+    });
+
+    it('the course\'s instructor sees students\' emails, numbers and grades; admins see everyone\'s', async () => {
+      for (const token of [instructor.token, admin.token]) {
+        const rows = await roster(token);
+        expect(rows.get(student.user.id)).toMatchObject({ finalGrade: 'A', user: { email: student.user.email, studentNumber: student.user.studentNumber } });
+        expect(rows.get(anotherStudent.user.id)).toMatchObject({ finalGrade: 'C', user: { email: anotherStudent.user.email } });
+      }
+    });
+
+    it('a roster:read service sees the directory (emails, student numbers) but never grades', async () => {
+      const rows = await roster(tokens.service);
+      expect(rows.get(student.user.id)).toMatchObject({ finalGrade: null, user: { email: student.user.email, studentNumber: student.user.studentNumber } });
+      const feed = await app.gql(`query($id: ID!) { course(id: $id) { posts(first: 5) { edges { node { id } } } } }`, { id: course.id }, tokens.service);
+      expect(codes(feed)).toEqual([F]);
+    });
+
+    it('users: admins and services list everyone; instructors their students; students themselves and classmates', async () => {
+      const everyone = new Set((await sql<{ id: string }>(app.orm, 'select id from app_user where tenant_id = ?', [north.tenant.id])).map((r) => r.id));
+      expect(await userIds(admin.token)).toEqual(everyone);
+      expect(await userIds(tokens.service)).toEqual(everyone);
+      const taught = new Set((await sql<{ user_id: string }>(app.orm,
+        "select user_id from enrollment where course_id = ? and role = 'STUDENT'", [course.id])).map((r) => r.user_id));
+      expect(await userIds(instructor.token)).toEqual(taught);
+      const mine = await userIds(student.token);
+      expect(mine.has(student.user.id) && mine.has(anotherStudent.user.id) && mine.has(instructor.user.id)).toBe(true);
+      expect(mine.has(otherInstructor.user.id)).toBe(false);
+      expect([...mine].every((id) => everyone.has(id))).toBe(true);
+      const foreign = await userIds(foreignAdmin.token);
+      expect([...foreign].some((id) => everyone.has(id))).toBe(false);
+    });
+
+    it('an auditor reads its viewer and nothing else, and has no member behind it', async () => {
+      const res = await app.gql('{ viewer { kind role user { id } scopes tenant { id } } }', {}, tokens.auditor);
+      expect(res.errors).toBeUndefined();
+      expect(res.data).toEqual({ viewer: { kind: 'AUDITOR', role: null, user: null, scopes: [], tenant: { id: north.tenant.id } } });
+    });
+
+    it('a read-only credential is refused at the door, before any resolver runs', async () => {
+      const before = await sql(app.orm, 'select id, display_name, updated_at from app_user where tenant_id = ? order by id', [north.tenant.id]);
+      for (const token of [tokens.auditor, tokens.service]) {
+        const res = await app.gql('mutation { updateMyProfile(input: { displayName: "Nope" }) { id } createCourse(input: { code: "X", title: "Y" }) { id } }', {}, token);
+        expect(res.status).toBe(403);
+        expect(codes(res)).toEqual([F]); // one error for the whole operation, not one per field
+        expect(res.data ?? null).toBeNull();
+      }
+      expect(await sql(app.orm, 'select id, display_name, updated_at from app_user where tenant_id = ? order by id', [north.tenant.id])).toEqual(before);
+    });
+  });
+
+  it('the README\'s access matrix says what the server does', () => {
+    const readme = readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+    const header = readme.split('\n').find((l) => /^\|\s*operation\s*\|/i.test(l));
+    expect(header).toBeDefined();
+    const columns = header!.split('|').map((c) => c.trim()).filter(Boolean);
+    const rows = new Map<string, string[]>();
+    for (const line of readme.split('\n')) {
+      const m = /^\|\s*`(query|mutation) (\w+)`\s*\|(.*)\|\s*$/.exec(line);
+      if (m) rows.set(`${m[1] === 'query' ? 'Query' : 'Mutation'}.${m[2]}`, m[3].split('|').map((c) => c.trim()));
+    }
+    expect([...rows.keys()].sort()).toEqual(Object.keys(EXPECTED).sort());
+    for (const [coordinate, cells] of rows) {
+      for (const [column, caller] of README_COLUMNS) {
+        const index = columns.findIndex((c) => c.toUpperCase().startsWith(column)) - 1;
+        expect(index).toBeGreaterThanOrEqual(0);
+        const saysAllowed = cells[index].startsWith('✓');
+        const allowed = EXPECTED[coordinate][CALLERS.indexOf(caller)] === 'ok';
+        expect(`${coordinate} for ${column}: ${saysAllowed ? 'allowed' : 'refused'}`).toBe(`${coordinate} for ${column}: ${allowed ? 'allowed' : 'refused'}`);
+      }
+    }
+  });
+});
