@@ -202,6 +202,12 @@ describe('createOidcVerifier with an HS256 secret', () => {
     await expect(verifyHs(await sign({ alg: 'HS256', key: secret }))).resolves.toMatchObject({ subject: 'user-1', tenantSlug: 'acme' });
   });
 
+  it('refuses an email the provider marks as unverified, and accepts a verified one', async () => {
+    await rejected(verifyHs(await sign({ alg: 'HS256', key: secret }, { email_verified: false })), /not verified/);
+    await rejected(verifyHs(await sign({ alg: 'HS256', key: secret }, { email_verified: 'true' })), /not verified/);
+    await expect(verifyHs(await sign({ alg: 'HS256', key: secret }, { email_verified: true }))).resolves.toMatchObject({ subject: 'user-1' });
+  });
+
   it('refuses a token signed with another secret', async () => {
     await rejected(verifyHs(await sign({ alg: 'HS256', key: new TextEncoder().encode(`${SECRET}?`) })), /signature is invalid/);
   });

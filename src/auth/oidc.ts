@@ -105,6 +105,11 @@ export function createOidcVerifier(cfg: OidcConfig): (jwt: string) => Promise<Ve
     const subject = stringClaim(payload, 'sub');
     const tenantSlug = stringClaim(payload, cfg.tenantClaim).trim().toLowerCase();
     const email = stringClaim(payload, cfg.emailClaim).trim().toLowerCase();
+    // Members are matched by email: an address the provider itself says it has not verified proves nothing.
+    // (Providers that never send email_verified are trusted to issue only addresses they control.)
+    if (payload.email_verified !== undefined && payload.email_verified !== true) {
+      throw unauthenticated('The identity provider has not verified this email address.');
+    }
     if (payload.jti !== undefined && typeof payload.jti !== 'string') throw unauthenticated('The token\'s "jti" claim is invalid.');
     const exp = payload.exp as number;
     const nonce = payload.jti ?? payload.iat ?? exp;

@@ -5,7 +5,7 @@ import { openDatabase, type Database } from '../db/database';
 import type { Logger } from '../shared/logger';
 import { Tenant } from '../modules/tenant/tenant.entity';
 import { User } from '../modules/user/user.entity';
-import { ApiToken } from '../modules/token/api-token.entity';
+import { ApiToken, TokenKind } from '../modules/token/api-token.entity';
 import type { EntityManager } from '@mikro-orm/postgresql';
 
 /** An expected failure: printed as one line on stderr, no stack trace. */
@@ -115,7 +115,12 @@ export async function findMemberByEmail(em: EntityManager, tenant: Tenant, email
 export interface TokenView {
   id: string;
   prefix: string;
+  /** USER, AUDITOR or SERVICE (as in the API's TokenKind). */
+  kind: TokenKind;
+  /** Named rights of a SERVICE token; empty for the others. */
+  scopes: string[];
   label: string;
+  /** The member a USER token signs in as; null for AUDITOR and SERVICE tokens. */
   email: string | null;
   createdAt: string;
   expiresAt: string;
@@ -129,6 +134,8 @@ export function tokenView(token: ApiToken, email: string | null): TokenView {
   return {
     id: token.id,
     prefix: token.prefix,
+    kind: token.kind,
+    scopes: [...token.scopes],
     label: token.label,
     email,
     createdAt: iso(token.createdAt)!,

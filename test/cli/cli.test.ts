@@ -59,6 +59,9 @@ async function count(sql: string, params: unknown[] = []): Promise<number> {
 
 const principalOf = (token: string) => authenticate(orm.em.fork(), `Bearer ${token}`);
 
+/** A token as `--json` prints it (see TokenView). */
+interface TokenJson { id: string; kind: string; scopes: string[]; email: string | null }
+
 /** Expected failures are one clear line: no stack trace. */
 function expectCleanFailure(run: Run, code: number, message: RegExp) {
   expect(run.code).toBe(code);
@@ -193,7 +196,7 @@ test('token create, list and revoke round trip', async () => {
     '--label', 'laptop', '--ttl-days', '7']);
   expect(run.code).toBe(0);
   expect(created.secret).toMatch(TOKEN);
-  expect(created.token).toMatchObject({ label: 'laptop', email, revokedAt: null });
+  expect(created.token).toMatchObject({ kind: 'USER', scopes: [], label: 'laptop', email, revokedAt: null });
   expect(new Date(created.token.expiresAt).getTime() - new Date(created.token.createdAt).getTime()).toBe(7 * 86_400_000);
   expect(await principalOf(created.secret)).toMatchObject({ kind: 'USER', role: 'STUDENT' });
 
@@ -205,13 +208,13 @@ test('token create, list and revoke round trip', async () => {
 
   const table = await custos(['token', 'list', '--tenant', 'demo']);
   expect(table.code).toBe(0);
-  expect(table.stdout).toMatch(/^ID\s+PREFIX\s+LABEL\s+USER\s+CREATED\s+EXPIRES\s+REVOKED\s+LAST USED/);
-  expect(table.stdout).toContain(created.token.id);
+  expect(table.stdout).toMatch(/^ID\s+PREFIX\s+KIND\s+LABEL\s+USER\s+SCOPES\s+CREATED\s+EXPIRES\s+REVOKED\s+LAST USED/);
+  expect(table.stdout).toMatch(new RegExp(`${created.token.id}\\s+\\S+\\s+USER\\s+laptop\\s+${email}\\s+-\\s`));
   expect(table.stdout).not.toMatch(TOKEN);
 
   const revoked = await custos(['token', 'revoke', '--tenant', 'demo', '--id', created.token.id]);
   expect(revoked.code).toBe(0);
-  expect(revoked.stdout).toMatch(new RegExp(`Revoked token ${created.token.id}`));
+  expect(revoked.stdout).toMatch(new RegExp(`Revoked user token ${created.token.id} for ${email}`));
   await expect(principalOf(created.secret)).rejects.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
 
   const { out: again } = await custosJson(['token', 'revoke', '--tenant', 'demo', '--id', created.token.id]);
@@ -221,6 +224,139 @@ test('token create, list and revoke round trip', async () => {
   // Another tenant's token id is not found there.
   const foreign = await custos(['token', 'revoke', '--tenant', 'northfield-college', '--id', created.token.id]);
   expectCleanFailure(foreign, 1, /has no token with the id/);
+});
+
+describe('token create for auditors and services', () => {
+  const DAY = 86_400_000;
+  const lifetime = (t: { createdAt: string; expiresAt: string }) => new Date(t.expiresAt).getTime() - new Date(t.createdAt).getTime();
+  const row = async (id: string) => (await orm.em.fork().getConnection().execute<{ kind: string; scopes: string[]; user_id: string | null }[]>(
+    'select kind, scopes, user_id from api_token where id = ?', [id]))[0];
+  let demoId: string;
+
+  beforeAll(async () => {
+    [{ id: demoId }] = await orm.em.fork().getConnection().execute<{ id: string }[]>(`select id from tenant where slug = 'demo'`);
+  });
+
+  test('an auditor token: no member, no scopes, read-only principal of the tenant', async () => {
+    const { run, out } = await custosJson(['token', 'create', '--tenant', 'demo', '--kind', 'Auditor', '--label', 'audit 2026']);
+    expect(run.code).toBe(0);
+    expect(out.secret).toMatch(TOKEN);
+    expect(out.token).toMatchObject({ kind: 'AUDITOR', scopes: [], email: null, label: 'audit 2026', revokedAt: null });
+    expect(lifetime(out.token)).toBe(30 * DAY); // CUSTOS_TOKEN_TTL_DAYS' default
+    expect(await row(out.token.id)).toEqual({ kind: 'AUDITOR', scopes: [], user_id: null });
+    const principal = await principalOf(out.secret);
+    expect(principal).toMatchObject({ kind: 'AUDITOR', tenantId: demoId });
+    expect(principal).not.toHaveProperty('userId');
+  });
+
+  test('an auditor token\'s default lifetime is capped at 366 days; 366 may also be asked for', async () => {
+    const { out: capped } = await custosJson(['token', 'create', '--tenant', 'demo', '--kind', 'auditor'], { CUSTOS_TOKEN_TTL_DAYS: '400' });
+    expect(capped.token.kind).toBe('AUDITOR');
+    expect(lifetime(capped.token)).toBe(366 * DAY);
+    const { out: explicit } = await custosJson(['token', 'create', '--tenant', 'demo', '--kind', 'auditor', '--ttl-days', '366']);
+    expect(lifetime(explicit.token)).toBe(366 * DAY);
+    // Other kinds keep the configured default.
+    const { out: service } = await custosJson(['token', 'create', '--tenant', 'demo', '--kind', 'service', '--scope', 'roster:read'],
+      { CUSTOS_TOKEN_TTL_DAYS: '400' });
+    expect(lifetime(service.token)).toBe(400 * DAY);
+  });
+
+  test('a service token carries its scopes into the principal', async () => {
+    const { run, out } = await custosJson(['token', 'create', '--tenant', 'demo', '--kind', 'SERVICE', '--scope', 'roster:read',
+      '--label', 'sis sync', '--ttl-days', '90']);
+    expect(run.code).toBe(0);
+    expect(out.token).toMatchObject({ kind: 'SERVICE', scopes: ['roster:read'], email: null, label: 'sis sync' });
+    expect(lifetime(out.token)).toBe(90 * DAY);
+    expect(await row(out.token.id)).toEqual({ kind: 'SERVICE', scopes: ['roster:read'], user_id: null });
+    expect(await principalOf(out.secret)).toMatchObject({ kind: 'SERVICE', scopes: ['roster:read'], tenantId: demoId });
+
+    // --scope repeats; a repeated value counts once.
+    const { out: both } = await custosJson(['token', 'create', '--tenant', 'demo', '--kind', 'service',
+      '--scope', 'roster:read', '--scope', 'roster:import', '--scope', 'roster:read']);
+    expect(both.token.scopes).toEqual(['roster:read', 'roster:import']);
+    expect(await principalOf(both.secret)).toMatchObject({ kind: 'SERVICE', scopes: ['roster:read', 'roster:import'] });
+  });
+
+  test('the text output names the kind, and shows the secret once', async () => {
+    const service = await custos(['token', 'create', '--tenant', 'demo', '--kind', 'service', '--scope', 'roster:read']);
+    expect(service.code).toBe(0);
+    expect(service.stdout).toMatch(/^Issued service token [0-9a-f-]{36} with scopes roster:read in tenant demo, expires /);
+    expect(service.stdout.match(new RegExp(TOKEN, 'g'))).toHaveLength(1);
+    expect(service.stdout).toMatch(/only time the token is shown/);
+    expect(await principalOf(service.stdout.match(TOKEN)![0])).toMatchObject({ kind: 'SERVICE', scopes: ['roster:read'] });
+
+    const auditor = await custos(['token', 'create', '--tenant', 'demo', '--kind', 'auditor']);
+    expect(auditor.stdout).toMatch(/^Issued auditor token [0-9a-f-]{36} \(read-only\) in tenant demo/);
+    const user = await custos(['token', 'create', '--tenant', 'demo', '--email', 'mei.chen@demo.custos.test']);
+    expect(user.stdout).toMatch(/^Issued user token [0-9a-f-]{36} for mei\.chen@demo\.custos\.test \(STUDENT\) in tenant demo/);
+  });
+
+  test('token list shows kind and scopes, and filters by kind', async () => {
+    const { out: service } = await custosJson(['token', 'create', '--tenant', 'demo', '--kind', 'service', '--scope', 'roster:import', '--label', 'importer']);
+
+    const { out: all } = await custosJson(['token', 'list', '--tenant', 'demo']);
+    const kinds = new Set(all.tokens.map((t: TokenJson) => t.kind));
+    expect(kinds).toEqual(new Set(['USER', 'AUDITOR', 'SERVICE']));
+    expect(all.tokens.find((t: TokenJson) => t.id === service.token.id)).toMatchObject({ kind: 'SERVICE', scopes: ['roster:import'], email: null });
+
+    for (const kind of ['auditor', 'service', 'user']) {
+      const { run, out } = await custosJson(['token', 'list', '--tenant', 'demo', '--kind', kind]);
+      expect(run.code).toBe(0);
+      expect(out.tokens.length).toBeGreaterThan(0);
+      expect(out.tokens.length).toBe(all.tokens.filter((t: TokenJson) => t.kind === kind.toUpperCase()).length);
+      for (const t of out.tokens as TokenJson[]) {
+        expect(t.kind).toBe(kind.toUpperCase());
+        if (kind === 'user') expect(t.email).toMatch(/@demo\.custos\.test$/);
+        else expect(t.email).toBeNull();
+        if (kind !== 'service') expect(t.scopes).toEqual([]);
+      }
+    }
+
+    const table = await custos(['token', 'list', '--tenant', 'demo', '--kind', 'SERVICE']);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(new RegExp(`^${service.token.id}\\s+\\S+\\s+SERVICE\\s+importer\\s+-\\s+roster:import\\s`, 'm'));
+    const rows = table.stdout.trim().split('\n').slice(1);
+    expect(rows.length).toBe(all.tokens.filter((t: TokenJson) => t.kind === 'SERVICE').length);
+    for (const line of rows) expect(line.split(/\s{2,}/)[2]).toBe('SERVICE');
+
+    const none = await custos(['token', 'list', '--tenant', 'northfield-college', '--kind', 'auditor']);
+    expect(none.stdout.trim()).toBe('Tenant northfield-college has no auditor tokens.');
+  });
+
+  test('an auditor or service token is revoked like any other', async () => {
+    const { out } = await custosJson(['token', 'create', '--tenant', 'demo', '--kind', 'auditor', '--label', 'short audit']);
+    const revoked = await custos(['token', 'revoke', '--tenant', 'demo', '--id', out.token.id]);
+    expect(revoked.code).toBe(0);
+    expect(revoked.stdout).toMatch(new RegExp(`Revoked auditor token ${out.token.id} \\(read-only\\) .*"short audit"`));
+    await expect(principalOf(out.secret)).rejects.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
+  });
+
+  test('inconsistent kind, email, scope and lifetime are refused before anything is written', async () => {
+    const tokens = await count('api_token');
+    const refused: [string[], RegExp][] = [
+      [['--kind', 'auditor', '--email', 'mei.chen@demo.custos.test'], /--email is only for --kind user: an auditor token does not belong to a member/],
+      [['--kind', 'service', '--scope', 'roster:read', '--email', 'mei.chen@demo.custos.test'], /--email is only for --kind user: a service token/],
+      [['--kind', 'service'], /--kind service needs at least one --scope: roster:read, roster:import/],
+      [['--kind', 'service', '--scope', 'grades:write'], /Unknown --scope "grades:write": the scopes are roster:read, roster:import/],
+      [['--kind', 'service', '--scope', 'roster:read', '--scope', 'roster:*'], /Unknown --scope "roster:\*"/],
+      [['--kind', 'auditor', '--ttl-days', '400'], /--ttl-days must be between 1 and 366 for an auditor token, got 400/],
+      [['--kind', 'auditor', '--scope', 'roster:read'], /--scope is only for --kind service: an auditor token carries no scopes/],
+      [['--email', 'mei.chen@demo.custos.test', '--scope', 'roster:read'], /--scope is only for --kind service: a user token/],
+      [['--kind', 'robot'], /--kind must be one of user, auditor, service, got "robot"/],
+      [['--kind', 'user'], /required option '--email <email>' not specified/],
+    ];
+    for (const [args, message] of refused) {
+      const run = await custos(['token', 'create', '--tenant', 'demo', ...args]);
+      expectCleanFailure(run, 2, message);
+      expect(run.stdout).toBe('');
+      const { run: jsonRun, out } = await custosJson(['token', 'create', '--tenant', 'demo', ...args]);
+      expect(jsonRun.code).toBe(2);
+      expect(out.error).toMatchObject({ code: 'USAGE', message: expect.stringMatching(message) });
+    }
+    expectCleanFailure(await custos(['token', 'list', '--tenant', 'demo', '--kind', 'service', '--email', 'mei.chen@demo.custos.test']), 2,
+      /--email selects a member's tokens, which are user tokens; it cannot be combined with --kind service/);
+    expect(await count('api_token')).toBe(tokens);
+  });
 });
 
 test('unknown tenant, unknown member and malformed arguments fail clearly', async () => {

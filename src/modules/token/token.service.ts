@@ -42,7 +42,7 @@ function checkSpec(spec: TokenSpec): { label: string; scopes: string[] } {
   if (label.length < 1 || label.length > 100) throw badInput('label must be 1 to 100 characters.', 'label');
   const max = MAX_TTL_DAYS[spec.kind];
   if (!Number.isInteger(spec.ttlDays) || spec.ttlDays < 1 || spec.ttlDays > max) {
-    throw badInput(`ttlDays must be between 1 and ${max} for a ${spec.kind} token.`, 'ttlDays');
+    throw badInput(`ttlDays must be between 1 and ${max} for ${spec.kind} tokens.`, 'ttlDays');
   }
   const scopes = [...new Set((spec.scopes ?? []).map((s) => s.trim()))];
   if (spec.kind === TokenKind.USER) {
