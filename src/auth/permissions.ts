@@ -1,5 +1,6 @@
 import { rule, shield, type IRules } from 'graphql-shield';
-import type { GraphQLResolveInfo } from 'graphql';
+import type { IMiddlewareFieldMap } from 'graphql-middleware';
+import { getNamedType, isObjectType, type GraphQLResolveInfo, type GraphQLSchema } from 'graphql';
 import type { RequestContext } from '../server/context';
 import type { User } from '../modules/user/user.entity';
 import type { Enrollment } from '../modules/course/enrollment.entity';
@@ -70,7 +71,7 @@ export const seesGrade = rowRule<Enrollment>('seesGrade', (ctx, enrollment) => c
 export const REDACTED_WHEN_DENIED: ReadonlySet<string> = new Set([
   'User.email', 'User.givenName', 'User.familyName', 'User.studentNumber',
   'User.status', 'User.source', 'User.createdAt', 'User.updatedAt', 'User.enrollments',
-  'Enrollment.finalGrade', 'Enrollment.gradedAt',
+  'Enrollment.finalGrade', 'Enrollment.gradedAt', 'Viewer.user',
 ]);
 
 const structural = { '*': isAuthenticated };
@@ -107,8 +108,8 @@ export const ruleTree: IRules = {
     issueToken: isAdmin,
     revokeToken: isAdmin,
   },
-  // The caller's own view of itself; its `user` and `tenant` carry their own rules.
-  Viewer: { '*': isAuthenticated },
+  // The caller's own view of itself. Auditors and services have no member: `user` is null for them.
+  Viewer: { '*': isAuthenticated, user: isMember },
   // An institution's name and slug are not personal data; every principal of the tenant may read them.
   Tenant: { '*': isAuthenticated },
   User: {
@@ -170,6 +171,75 @@ export const ruleTree: IRules = {
   ApiTokenConnection: structural,
   ApiTokenEdge: structural,
 };
+
+/**
+ * What each rule guarantees when it allows: itself and every weaker principal rule. Row rules guarantee
+ * the principal rules they can only pass under (a grade is only ever shown to a member, say).
+ */
+const PRINCIPAL_ORDER = [isAuthenticated, readsDirectory, isMember, isStaff, isAdmin] as const;
+const GUARANTEES = new Map<unknown, ReadonlySet<unknown>>([
+  [isAuthenticated, new Set([isAuthenticated])],
+  [readsDirectory, new Set([isAuthenticated, readsDirectory])],
+  [isMember, new Set([isAuthenticated, readsDirectory, isMember])],
+  [isStaff, new Set([isAuthenticated, readsDirectory, isMember, isStaff])],
+  [isAdmin, new Set(PRINCIPAL_ORDER)],
+  [seesPrivateProfile, new Set([isAuthenticated, readsDirectory])],
+  [seesEnrollmentsOf, new Set([isAuthenticated, readsDirectory])],
+  [seesGrade, new Set([isAuthenticated, readsDirectory, isMember])],
+]);
+
+function ruleOf(typeName: string, field: string): unknown {
+  const rules = (ruleTree as Record<string, Record<string, unknown>>)[typeName];
+  return rules?.[field] ?? rules?.['*'];
+}
+
+/**
+ * The principal rules that already hold whenever an object of each type is resolved: the intersection,
+ * over every field that leads to the type, of what that field's rule guarantees plus what already held
+ * for its parent. Computed as a greatest fixpoint (types start at "everything", roots at "nothing").
+ */
+export function guaranteedOnEntry(schema: GraphQLSchema): Map<string, Set<unknown>> {
+  const roots = new Set([schema.getQueryType()?.name, schema.getMutationType()?.name]);
+  const types = Object.values(schema.getTypeMap()).filter((t) => isObjectType(t) && !t.name.startsWith('__'));
+  const held = new Map<string, Set<unknown>>(types.map((t) => [t.name, roots.has(t.name) ? new Set() : new Set(PRINCIPAL_ORDER)]));
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const parent of types) {
+      if (!isObjectType(parent)) continue;
+      for (const [name, field] of Object.entries(parent.getFields())) {
+        const target = getNamedType(field.type);
+        if (!isObjectType(target) || roots.has(target.name)) continue;
+        const via = new Set([...(GUARANTEES.get(ruleOf(parent.name, name)) ?? []), ...held.get(parent.name)!]);
+        const current = held.get(target.name)!;
+        for (const r of [...current]) {
+          if (!via.has(r)) {
+            current.delete(r);
+            changed = true;
+          }
+        }
+      }
+    }
+  }
+  return held;
+}
+
+/**
+ * The shield middleware, minus the per-row checks that cannot change the answer: a principal rule on a
+ * field of a type that every path into the type already guarantees. Principal rules give one answer per
+ * request, so checking `readsDirectory` on each of 200 roster rows after the roster itself was checked
+ * is pure cost (every wrapped field becomes a promise). Row rules (ownership) are always kept.
+ */
+export function permissionsFor(schema: GraphQLSchema): Record<string, IMiddlewareFieldMap> {
+  const generated = permissions().generate(schema) as Record<string, IMiddlewareFieldMap>;
+  const held = guaranteedOnEntry(schema);
+  for (const [typeName, fields] of Object.entries(generated)) {
+    for (const field of Object.keys(fields)) {
+      const r = ruleOf(typeName, field);
+      if ((PRINCIPAL_ORDER as readonly unknown[]).includes(r) && held.get(typeName)?.has(r)) delete fields[field];
+    }
+  }
+  return generated;
+}
 
 /** Denied: null for redacted fields, FORBIDDEN for everything else. */
 function onDenied(_err: unknown, _parent: unknown, _args: unknown, _ctx: RequestContext, info: GraphQLResolveInfo) {

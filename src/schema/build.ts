@@ -8,7 +8,7 @@ import { CourseResolver } from '../modules/course/course.resolver';
 import { EnrollmentResolver } from '../modules/course/enrollment.resolver';
 import { CommentResolver, PostResolver } from '../modules/content/content.resolver';
 import { TokenResolver } from '../modules/token/token.resolver';
-import { permissions } from '../auth/permissions';
+import { permissionsFor } from '../auth/permissions';
 
 export const resolvers = [TenantResolver, UserResolver, CourseResolver, EnrollmentResolver, PostResolver, CommentResolver, TokenResolver] as const;
 
@@ -32,6 +32,6 @@ export function buildBareSchema(): Promise<GraphQLSchema> {
  */
 export function buildCustosSchema(opts: { accessControl?: boolean } = {}): Promise<GraphQLSchema> {
   if (opts.accessControl === false) return buildBareSchema();
-  guarded ??= buildBareSchema().then((schema) => applyMiddleware(schema, permissions()));
+  guarded ??= buildBareSchema().then((schema) => applyMiddleware(schema, permissionsFor(schema)));
   return guarded;
 }

@@ -4,7 +4,9 @@ import { getNamedType, isObjectType, type GraphQLSchema } from 'graphql';
 import { codes, startTestApp, type TestApp } from '../support/harness';
 import { seedTenant, sql, type Member, type SeededTenant } from '../support/seed';
 import { buildBareSchema } from '../../src/schema/build';
-import { ruleTree, REDACTED_WHEN_DENIED } from '../../src/auth/permissions';
+import {
+  guaranteedOnEntry, isAuthenticated, isMember, permissionsFor, readsDirectory, REDACTED_WHEN_DENIED, ruleTree, seesGrade, seesPrivateProfile,
+} from '../../src/auth/permissions';
 import { issueToken, issueUserToken, revokeToken } from '../../src/modules/token/token.service';
 import { TokenKind } from '../../src/modules/token/api-token.entity';
 import type { Course } from '../../src/modules/course/course.entity';
@@ -228,6 +230,24 @@ describe('the role matrix', () => {
       }
     }
     expect(missing).toEqual([]);
+  });
+
+  it('skips per-row checks only where every path into the type already made them, and never skips a row rule', () => {
+    const held = guaranteedOnEntry(schema);
+    // Tenant is reachable through viewer, which every principal may read: nothing stronger holds there.
+    expect([...held.get('Tenant')!]).toEqual([isAuthenticated]);
+    expect(held.get('User')!.has(readsDirectory)).toBe(true);
+    expect(held.get('User')!.has(isMember)).toBe(false); // roster:read services reach members too
+    expect(held.get('Post')!.has(isMember)).toBe(true);
+    const wrapped = permissionsFor(schema) as Record<string, Record<string, unknown>>;
+    for (const [typeName, fields] of Object.entries(ruleTree as Record<string, Record<string, unknown>>)) {
+      for (const [field, r] of Object.entries(fields)) {
+        if (r === seesPrivateProfile || r === seesGrade) expect(`${typeName}.${field} wrapped: ${field in (wrapped[typeName] ?? {})}`).toBe(`${typeName}.${field} wrapped: true`);
+      }
+    }
+    for (const root of ['Query', 'Mutation']) {
+      expect(Object.keys(wrapped[root]).sort()).toEqual(Object.keys((schema.getType(root) as never as { getFields(): object }).getFields()).sort());
+    }
   });
 
   it('makes every redacted field nullable, so a denial never wipes the list around it', () => {
