@@ -12,6 +12,9 @@ import { forbidden } from '../shared/errors';
 export class Access {
   private memberships?: Promise<Map<string, CourseRole>>;
   private taught?: Promise<Set<string>>;
+  // The same facts once loaded, so per-row checks can answer without another promise.
+  private membershipsLoaded?: Map<string, CourseRole>;
+  private taughtLoaded?: Set<string>;
 
   constructor(private readonly em: EntityManager, readonly principal: Principal) {}
 
@@ -70,7 +73,7 @@ export class Access {
         'select course_id, role from enrollment where tenant_id = ? and user_id = ?',
         [this.tenantId, userId],
       )
-      .then((rows) => new Map(rows.map((r) => [r.course_id, r.role])));
+      .then((rows) => (this.membershipsLoaded = new Map(rows.map((r) => [r.course_id, r.role]))));
     return this.memberships;
   }
 
@@ -85,7 +88,7 @@ export class Access {
           where s.tenant_id = ? and s.role = 'STUDENT'`,
         [userId, this.tenantId],
       )
-      .then((rows) => new Set(rows.map((r) => r.user_id)));
+      .then((rows) => (this.taughtLoaded = new Set(rows.map((r) => r.user_id))));
     return this.taught;
   }
 
@@ -97,16 +100,22 @@ export class Access {
     return (await this.courseRoles()).get(courseId) === CourseRole.INSTRUCTOR;
   }
 
-  /** May the caller see this member's private profile (names, email, student number)? */
-  async canSeePrivateProfileOf(userId: string): Promise<boolean> {
+  /**
+   * May the caller see this member's private profile (names, email, student number)? Called once per
+   * row of large lists, so it answers synchronously whenever the facts are already loaded.
+   */
+  canSeePrivateProfileOf(userId: string): boolean | Promise<boolean> {
     if (this.readsWholeDirectory || userId === this.userIdOrNull) return true;
     if (!this.isInstructor) return false;
-    return (await this.taughtStudents()).has(userId);
+    if (this.taughtLoaded) return this.taughtLoaded.has(userId);
+    return this.taughtStudents().then((taught) => taught.has(userId));
   }
 
   /** May the caller see the grade of this enrollment? The student, the course's instructors, admins. */
-  async canSeeGrade(enrollment: { courseId: string; userId: string }): Promise<boolean> {
+  canSeeGrade(enrollment: { courseId: string; userId: string }): boolean | Promise<boolean> {
     if (!this.isUser) return false;
-    return this.isAdmin || enrollment.userId === this.userIdOrNull || (await this.teaches(enrollment.courseId));
+    if (this.isAdmin || enrollment.userId === this.userIdOrNull) return true;
+    if (this.membershipsLoaded) return this.membershipsLoaded.get(enrollment.courseId) === CourseRole.INSTRUCTOR;
+    return this.teaches(enrollment.courseId);
   }
 }

@@ -60,8 +60,8 @@ describe('errors', () => {
 
   it('surfaces a failing row rule as that failure, never as a silent denial', async () => {
     const boom = new Error('database went away');
-    const ctx = { access: { canSeeGrade: async () => { throw boom; } } };
-    const result = await seesGrade.resolve({ courseId: 'c', userId: 'u' }, {}, ctx as never, {} as never,
+    const ctx = { _shield: { cache: {} }, access: { canSeeGrade: async () => { throw boom; } } };
+    const result = await seesGrade.resolve({ id: 'e', courseId: 'c', userId: 'u' }, {}, ctx as never, {} as never,
       { debug: false, allowExternalErrors: true, hashFunction: () => '' } as never);
     expect(result).toBe(boom);
   });
