@@ -68,6 +68,7 @@ export class Access {
   courseRoles(): Promise<Map<string, CourseRole>> {
     const userId = this.userIdOrNull;
     if (userId === null) return Promise.resolve(new Map());
+    if (this.isInstructor) return this.instructorFacts().then(() => this.membershipsLoaded!);
     this.memberships ??= this.em
       .execute<{ course_id: string; role: CourseRole }[]>(
         'select course_id, role from enrollment where tenant_id = ? and user_id = ?',
@@ -79,17 +80,34 @@ export class Access {
 
   /** Ids of students enrolled in courses the caller teaches. */
   taughtStudents(): Promise<Set<string>> {
-    const userId = this.userIdOrNull;
-    if (userId === null) return Promise.resolve(new Set());
+    if (!this.isInstructor) return Promise.resolve(new Set());
+    return this.instructorFacts().then(() => this.taughtLoaded!);
+  }
+
+  /** An instructor's courses and the students in the ones they teach, in one statement. */
+  private instructorFacts(): Promise<void> {
     this.taught ??= this.em
-      .execute<{ user_id: string }[]>(
-        `select distinct s.user_id from enrollment s
-           join enrollment i on i.course_id = s.course_id and i.user_id = ? and i.role = 'INSTRUCTOR'
-          where s.tenant_id = ? and s.role = 'STUDENT'`,
-        [userId, this.tenantId],
+      .execute<{ course_id: string; role: CourseRole; student_id: string | null }[]>(
+        `select m.course_id, m.role, s.user_id as student_id
+           from enrollment m
+           left join enrollment s on m.role = 'INSTRUCTOR' and s.course_id = m.course_id and s.role = 'STUDENT'
+          where m.tenant_id = ? and m.user_id = ?`,
+        [this.tenantId, this.userId],
       )
-      .then((rows) => (this.taughtLoaded = new Set(rows.map((r) => r.user_id))));
-    return this.taught;
+      .then((rows) => {
+        this.membershipsLoaded = new Map(rows.map((r) => [r.course_id, r.role]));
+        this.taughtLoaded = new Set(rows.flatMap((r) => (r.student_id ? [r.student_id] : [])));
+        return this.taughtLoaded;
+      });
+    return this.taught.then(() => undefined);
+  }
+
+  /**
+   * Loads what per-row checks need (an instructor's courses and students) before a list of rows is
+   * handed to GraphQL, so each row's check answers synchronously. Nothing to load for anyone else.
+   */
+  async prepareRowChecks(): Promise<void> {
+    if (this.isInstructor) await this.instructorFacts();
   }
 
   async canReadCourse(courseId: string): Promise<boolean> {
@@ -115,6 +133,7 @@ export class Access {
   canSeeGrade(enrollment: { courseId: string; userId: string }): boolean | Promise<boolean> {
     if (!this.isUser) return false;
     if (this.isAdmin || enrollment.userId === this.userIdOrNull) return true;
+    if (!this.isInstructor) return false; // only instructors teach
     if (this.membershipsLoaded) return this.membershipsLoaded.get(enrollment.courseId) === CourseRole.INSTRUCTOR;
     return this.teaches(enrollment.courseId);
   }

@@ -41,8 +41,11 @@ function principalRule(name: string, check: (ctx: RequestContext) => boolean) {
  * rule and the object's id, never by the request alone), so a row's email and student number share one
  * check; and it returns synchronously when the check can, because it runs once per row of large lists.
  */
+type RowCheck = (ctx: RequestContext, parent: never) => boolean | Promise<boolean>;
+const ROW_CHECKS = new Map<unknown, RowCheck>();
+
 function rowRule<P extends { id: string }>(name: string, check: (ctx: RequestContext, parent: P) => boolean | Promise<boolean>) {
-  return rule(name, { cache: (parent: P) => parent.id })((parent: P, _args, ctx: RequestContext) => {
+  const shieldRule = rule(name, { cache: (parent: P) => parent.id })((parent: P, _args, ctx: RequestContext) => {
     try {
       const answer = check(ctx, parent);
       return answer instanceof Promise ? answer.catch(asError) : answer;
@@ -50,6 +53,8 @@ function rowRule<P extends { id: string }>(name: string, check: (ctx: RequestCon
       return asError(err);
     }
   });
+  ROW_CHECKS.set(shieldRule, check as RowCheck);
+  return shieldRule;
 }
 
 /** Any authenticated principal (requests without one are refused before execution anyway). */
@@ -232,10 +237,28 @@ export function guaranteedOnEntry(schema: GraphQLSchema): Map<string, Set<unknow
 }
 
 /**
- * The shield middleware, minus the per-row checks that cannot change the answer: a principal rule on a
- * field of a type that every path into the type already guarantees. Principal rules give one answer per
- * request, so checking `readsDirectory` on each of 200 roster rows after the roster itself was checked
- * is pure cost (every wrapped field becomes a promise). Row rules (ownership) are always kept.
+ * Runs a row rule without graphql-shield's asynchronous wrapper: the same check, the same outcome
+ * (resolve, redact to null, or FORBIDDEN), the same error surfacing, but no promise when the check
+ * answers synchronously, which it does once `Access.prepareRowChecks` has run for the list.
+ */
+function synchronousRowRule(check: RowCheck) {
+  return (resolve: (...a: unknown[]) => unknown, parent: unknown, args: unknown, ctx: RequestContext, info: GraphQLResolveInfo) => {
+    const decide = (allowed: boolean) => (allowed ? resolve(parent, args, ctx, info) : onDenied(null, parent, args, ctx, info));
+    try {
+      const verdict = check(ctx, parent as never);
+      return verdict instanceof Promise ? verdict.then(decide, asError) : decide(verdict);
+    } catch (err) {
+      return asError(err);
+    }
+  };
+}
+
+/**
+ * The shield middleware, tuned for large lists without changing any answer:
+ * - a principal rule on a field of a type that every path into the type already guarantees is dropped:
+ *   principal rules give one answer per request, so checking `readsDirectory` again on each of 200
+ *   roster rows is pure cost (each wrapped field becomes a chain of promises);
+ * - row rules (ownership: private profile, grades) stay on every row but run synchronously.
  */
 export function permissionsFor(schema: GraphQLSchema): Record<string, IMiddlewareFieldMap> {
   const generated = permissions().generate(schema) as Record<string, IMiddlewareFieldMap>;
@@ -243,7 +266,9 @@ export function permissionsFor(schema: GraphQLSchema): Record<string, IMiddlewar
   for (const [typeName, fields] of Object.entries(generated)) {
     for (const field of Object.keys(fields)) {
       const r = ruleOf(typeName, field);
-      if ((PRINCIPAL_ORDER as readonly unknown[]).includes(r) && held.get(typeName)?.has(r)) delete fields[field];
+      const rowCheck = ROW_CHECKS.get(r);
+      if (rowCheck) fields[field] = synchronousRowRule(rowCheck) as never;
+      else if ((PRINCIPAL_ORDER as readonly unknown[]).includes(r) && held.get(typeName)?.has(r)) delete fields[field];
     }
   }
   return generated;

@@ -59,6 +59,7 @@ export class Loaders {
 
   private byIds<E extends { id: string }>(entity: new () => E, name: string) {
     return this.memo<E | null>(`${name}ById`, async (ids) => {
+      await this.ctx.access.prepareRowChecks();
       const rows = await this.ctx.em.find(entity as never, { id: { $in: [...ids] }, tenantId: this.ctx.tenantId } as never);
       return new Map((rows as E[]).map((r) => [r.id, r]));
     }, null);
@@ -80,7 +81,8 @@ export class Loaders {
     page: ChildPage,
   ) {
     const key = `${name}:${JSON.stringify([page.first, page.after, page.filter ?? null])}`;
-    return this.memo<E[]>(key, (parentIds) => {
+    return this.memo<E[]>(key, async (parentIds) => {
+      await this.ctx.access.prepareRowChecks(); // the rows' fields are checked one by one, synchronously
       const after = keysetCondition(keyset, page.after);
       return fetchWindowed(this.ctx.em, entity, {
         ...base,

@@ -66,6 +66,7 @@ export async function listUsers(ctx: RequestContext, args: UsersArgs): Promise<C
     where.push(`(u.family_name, u.given_name, u.id) > (select c.family_name, c.given_name, c.id from app_user c where c.id = ?::uuid and c.tenant_id = ?)`);
     params.push(after[0], ctx.tenantId);
   }
+  await access.prepareRowChecks();
   const rows = await ctx.em.execute<Record<string, unknown>[]>(
     `select u.* from app_user u where ${where.join(' and ')} order by u.family_name, u.given_name, u.id limit ?`,
     [...params, first + 1],
