@@ -8,6 +8,7 @@ import { CourseRole, Enrollment } from '../src/modules/course/enrollment.entity'
 import { Post } from '../src/modules/content/post.entity';
 import { Comment } from '../src/modules/content/comment.entity';
 import { Reaction, ReactionKind } from '../src/modules/content/reaction.entity';
+import { prng } from '../src/shared/prng';
 
 /** Sizes of the data set. The scenarios' expectations are derived from these. */
 export const SIZES = {
@@ -26,30 +27,6 @@ export interface BenchData {
   /** Bearer secrets. The student is enrolled in both courses. */
   tokens: { admin: string; instructor: string; student: string };
   counts: Record<'users' | 'courses' | 'enrollments' | 'grades' | 'posts' | 'comments' | 'reactions', number>;
-}
-
-/** mulberry32: the same data set on every run (ids and secrets differ). */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    int: (min: number, max: number) => min + Math.floor(next() * (max - min + 1)),
-    pick: <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)],
-    sample: <T>(items: readonly T[], n: number): T[] => {
-      const copy = [...items];
-      for (let i = copy.length - 1; i > 0; i--) {
-        const j = Math.floor(next() * (i + 1));
-        [copy[i], copy[j]] = [copy[j], copy[i]];
-      }
-      return copy.slice(0, n);
-    },
-  };
 }
 
 const KINDS = Object.values(ReactionKind);

@@ -11,6 +11,7 @@ import { Comment } from '../modules/content/comment.entity';
 import { Reaction, ReactionKind } from '../modules/content/reaction.entity';
 import { issueUserToken } from '../modules/token/token.service';
 import { duplicate } from '../shared/errors';
+import { prng } from '../shared/prng';
 
 export const DEMO_TENANT = { name: 'Demo School', slug: 'demo' } as const;
 export const DEMO_DOMAIN = 'demo.custos.test';
@@ -39,31 +40,6 @@ export interface DemoResult {
   /** One bearer token per role: ADMIN, INSTRUCTOR, STUDENT (in that order). */
   tokens: DemoToken[];
   counts: DemoCounts;
-}
-
-/** mulberry32: a tiny PRNG, so the demo reads the same on every run. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    int: (min: number, max: number) => min + Math.floor(next() * (max - min + 1)),
-    pick: <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)],
-    /** `n` distinct items, in a deterministic order. */
-    sample: <T>(items: readonly T[], n: number): T[] => {
-      const copy = [...items];
-      for (let i = copy.length - 1; i > 0; i--) {
-        const j = Math.floor(next() * (i + 1));
-        [copy[i], copy[j]] = [copy[j], copy[i]];
-      }
-      return copy.slice(0, n);
-    },
-  };
 }
 
 const ADMIN = { givenName: 'Helen', familyName: 'Castellanos', email: DEMO_ADMIN_EMAIL };
