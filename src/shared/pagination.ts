@@ -1,5 +1,6 @@
 import { ArgsType, Field, Int, ObjectType, type ClassType } from 'type-graphql';
 import { badInput, isUuid } from './errors';
+import { NoPersonalData } from '../privacy/classify';
 
 /** `first`/`after` arguments shared by every list. Bounds are checked against configuration in `pageRequest`. */
 @ArgsType()
@@ -111,6 +112,7 @@ export function toConnection<T>(rows: T[], first: number, cursorOf: (row: T) => 
   return { edges, pageInfo: { hasNextPage, endCursor: edges.length ? edges[edges.length - 1].cursor : null }, countKey };
 }
 
+@NoPersonalData()
 @ObjectType({ description: 'Relay page information.' })
 export class PageInfo {
   @Field(() => Boolean)
@@ -122,6 +124,7 @@ export class PageInfo {
 
 /** Creates the `XEdge` and `XConnection` object types for a node type. */
 export function connectionTypes<T extends object>(node: ClassType<T>, name: string) {
+  @NoPersonalData()
   @ObjectType(`${name}Edge`)
   class EdgeType {
     @Field(() => String)
@@ -131,6 +134,7 @@ export function connectionTypes<T extends object>(node: ClassType<T>, name: stri
     node!: T;
   }
 
+  @NoPersonalData()
   @ObjectType(`${name}Connection`)
   class ConnectionType {
     @Field(() => [EdgeType])

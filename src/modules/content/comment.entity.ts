@@ -1,11 +1,14 @@
 import { Entity, OptionalProps, PrimaryKey, Property } from '@mikro-orm/core';
 import { Field, ID, ObjectType } from 'type-graphql';
+import { NotPersonal, Personal, PersonalData } from '../../privacy/classify';
 
+@PersonalData({ subject: 'authorId' })
 @ObjectType({ description: 'A comment on a post.' })
 @Entity({ tableName: 'comment' })
 export class Comment {
   [OptionalProps]?: 'createdAt' | 'editedAt';
 
+  @NotPersonal()
   @Field(() => ID)
   @PrimaryKey({ type: 'uuid' })
   id!: string;
@@ -19,14 +22,17 @@ export class Comment {
   @Property({ type: 'uuid' })
   authorId!: string;
 
+  @Personal('user.content.private')
   @Field(() => String)
   @Property({ type: 'text' })
   body!: string;
 
+  @Personal('user.content.private')
   @Field(() => Date)
   @Property({ type: 'datetime' })
   createdAt: Date = new Date();
 
+  @Personal('user.content.private')
   @Field(() => Date, { nullable: true })
   @Property({ type: 'datetime', nullable: true })
   editedAt: Date | null = null;

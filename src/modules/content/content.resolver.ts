@@ -7,6 +7,7 @@ import * as content from './content.service';
 import { User } from '../user/user.entity';
 import type { RequestContext } from '../../server/context';
 import { CURSOR, dateKey, PageArgs, pageRequest, toConnection } from '../../shared/pagination';
+import { NotPersonal } from '../../privacy/classify';
 
 @Resolver(() => Post)
 export class PostResolver {
@@ -47,6 +48,7 @@ export class PostResolver {
     return toConnection<Comment>(rows, page.first, (c) => [dateKey(c.createdAt), c.id]);
   }
 
+  @NotPersonal()
   @FieldResolver(() => Int)
   commentCount(@Root() post: Post, @Ctx() ctx: RequestContext) {
     return ctx.loaders.commentCount.load(post.id);

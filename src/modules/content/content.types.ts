@@ -4,18 +4,24 @@ import { Post } from './post.entity';
 import { Comment } from './comment.entity';
 import { ReactionKind } from './reaction.entity';
 import { connectionTypes } from '../../shared/pagination';
+import { CALLER, NotPersonal, Personal, PersonalData } from '../../privacy/classify';
 
 export const PostConnection = connectionTypes(Post, 'Post');
 export const CommentConnection = connectionTypes(Comment, 'Comment');
 
+// Counts are aggregates; whether the caller reacted is the caller's own behaviour.
+@PersonalData({ subject: CALLER })
 @ObjectType({ description: 'How many members reacted to a post with one kind of reaction.' })
 export class ReactionSummary {
+  @NotPersonal()
   @Field(() => ReactionKind)
   kind!: ReactionKind;
 
+  @NotPersonal()
   @Field(() => Int)
   count!: number;
 
+  @Personal('user.behavior.reaction')
   @Field(() => Boolean)
   viewerHasReacted!: boolean;
 }

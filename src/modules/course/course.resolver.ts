@@ -7,6 +7,7 @@ import type { RequestContext } from '../../server/context';
 import { CURSOR, dateKey, PageArgs, pageRequest, toConnection } from '../../shared/pagination';
 import { Post } from '../content/post.entity';
 import { PostConnection } from '../content/content.types';
+import { CALLER, NotPersonal, Personal } from '../../privacy/classify';
 
 @Resolver(() => Course)
 export class CourseResolver {
@@ -60,11 +61,13 @@ export class CourseResolver {
     return courses.setGrade(ctx, courseId, userId, grade ?? null);
   }
 
+  @Personal('user.education.enrollment', { subject: CALLER })
   @FieldResolver(() => CourseRole, { nullable: true, description: 'The caller\'s role in this course, if enrolled.' })
   async viewerRole(@Root() course: Course, @Ctx() ctx: RequestContext) {
     return (await ctx.access.courseRoles()).get(course.id) ?? null;
   }
 
+  @NotPersonal()
   @FieldResolver(() => Int, { description: 'Number of enrolled members.' })
   memberCount(@Root() course: Course, @Ctx() ctx: RequestContext) {
     return ctx.loaders.rosterCount().load(course.id);

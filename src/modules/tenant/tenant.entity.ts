@@ -1,7 +1,9 @@
 import { Entity, OptionalProps, PrimaryKey, Property } from '@mikro-orm/core';
 import { Field, ID, ObjectType } from 'type-graphql';
+import { NoPersonalData } from '../../privacy/classify';
 
 /** An institution: the data controller whose members, courses and content Custos hosts. */
+@NoPersonalData()
 @ObjectType({ description: 'An institution (the data controller).' })
 @Entity({ tableName: 'tenant' })
 export class Tenant {

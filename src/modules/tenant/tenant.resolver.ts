@@ -2,6 +2,7 @@ import { Ctx, Field, ObjectType, Query, registerEnumType, Resolver } from 'type-
 import { Tenant } from './tenant.entity';
 import { User, UserRole } from '../user/user.entity';
 import type { RequestContext } from '../../server/context';
+import { CALLER, NotPersonal, Personal, PersonalData } from '../../privacy/classify';
 
 export enum PrincipalKindValue {
   USER = 'USER',
@@ -10,23 +11,28 @@ export enum PrincipalKindValue {
 }
 registerEnumType(PrincipalKindValue, { name: 'PrincipalKind', description: 'A member, an external auditor, or a system integration.' });
 
+@PersonalData({ subject: CALLER })
 @ObjectType({ description: 'The caller: who they are, in which tenant, with which credential.' })
 export class Viewer {
+  @NotPersonal()
   @Field(() => PrincipalKindValue)
   kind!: PrincipalKindValue;
 
   @Field(() => User, { nullable: true, description: 'The member; null for auditors and services.' })
   user!: User | null;
 
+  @Personal('user.account')
   @Field(() => UserRole, { nullable: true, description: 'The member\'s tenant role; null for auditors and services.' })
   role!: UserRole | null;
 
+  @NotPersonal()
   @Field(() => [String], { description: 'Scopes of a service credential; empty otherwise.' })
   scopes!: string[];
 
   @Field(() => Tenant)
   tenant!: Tenant;
 
+  @Personal('user.credential')
   @Field(() => Date, { description: 'When the credential used for this request expires.' })
   credentialExpiresAt!: Date;
 }

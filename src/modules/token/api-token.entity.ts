@@ -1,5 +1,6 @@
 import { ArrayType, Entity, OptionalProps, Enum, PrimaryKey, Property } from '@mikro-orm/core';
 import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
+import { NotPersonal, Personal, PersonalData } from '../../privacy/classify';
 
 export enum TokenKind {
   USER = 'USER',
@@ -19,11 +20,13 @@ export enum TokenStatus {
 registerEnumType(TokenStatus, { name: 'TokenStatus' });
 
 /** A bearer credential. Only the SHA-256 of the secret is kept; the secret is shown once at creation. */
+@PersonalData({ subject: 'userId' })
 @ObjectType({ description: 'A bearer token (never its secret).' })
 @Entity({ tableName: 'api_token' })
 export class ApiToken {
   [OptionalProps]?: 'createdAt' | 'kind' | 'userId' | 'revokedAt' | 'lastUsedAt' | 'scopes' | 'createdById';
 
+  @NotPersonal()
   @Field(() => ID)
   @PrimaryKey({ type: 'uuid' })
   id!: string;
@@ -35,14 +38,17 @@ export class ApiToken {
   @Property({ type: 'uuid', nullable: true })
   userId: string | null = null;
 
+  @Personal('user.credential')
   @Field(() => TokenKind)
   @Enum({ items: () => TokenKind, nativeEnumName: 'token_kind' })
   kind: TokenKind = TokenKind.USER;
 
+  @Personal('user.credential')
   @Field(() => [String], { description: 'Named rights of a SERVICE token (e.g. "roster:read"); empty for others.' })
   @Property({ type: ArrayType })
   scopes: string[] = [];
 
+  @Personal('user.credential')
   @Field(() => String)
   @Property({ type: 'string' })
   label!: string;
@@ -51,6 +57,7 @@ export class ApiToken {
   @Property({ type: 'string', unique: true })
   tokenHash!: string;
 
+  @Personal('user.credential')
   @Field(() => String, { description: 'First characters of the secret, to recognise a token without revealing it.' })
   @Property({ type: 'string' })
   prefix!: string;
@@ -59,18 +66,22 @@ export class ApiToken {
   @Property({ type: 'uuid', nullable: true })
   createdById: string | null = null;
 
+  @Personal('user.credential')
   @Field(() => Date)
   @Property({ type: 'datetime' })
   createdAt: Date = new Date();
 
+  @Personal('user.credential')
   @Field(() => Date)
   @Property({ type: 'datetime' })
   expiresAt!: Date;
 
+  @Personal('user.credential')
   @Field(() => Date, { nullable: true })
   @Property({ type: 'datetime', nullable: true })
   revokedAt: Date | null = null;
 
+  @Personal('user.credential')
   @Field(() => Date, { nullable: true, description: 'Last request made with it, to the minute.' })
   @Property({ type: 'datetime', nullable: true })
   lastUsedAt: Date | null = null;

@@ -4,6 +4,7 @@ import { ApiTokenConnection, IssuedTokenPayload, IssueTokenInput, TokensArgs } f
 import * as tokens from './token.service';
 import { User } from '../user/user.entity';
 import type { RequestContext } from '../../server/context';
+import { Personal } from '../../privacy/classify';
 
 @Resolver(() => ApiToken)
 export class TokenResolver {
@@ -22,6 +23,7 @@ export class TokenResolver {
     return tokens.revokeTokenAsAdmin(ctx, id);
   }
 
+  @Personal('user.credential')
   @FieldResolver(() => TokenStatus)
   status(@Root() token: ApiToken) {
     return token.statusAt();

@@ -2,6 +2,7 @@ import { ArgsType, Field, ID, InputType, Int, ObjectType } from 'type-graphql';
 import { ArrayMaxSize, IsOptional, Length, Matches, Max, Min } from 'class-validator';
 import { ApiToken, TokenKind, TokenStatus } from './api-token.entity';
 import { connectionTypes, PageArgs } from '../../shared/pagination';
+import { NoPersonalData } from '../../privacy/classify';
 
 @InputType({ description: 'A new bearer token. USER tokens name the member; SERVICE tokens name their scopes.' })
 export class IssueTokenInput {
@@ -24,6 +25,8 @@ export class IssueTokenInput {
   ttlDays?: number | null;
 }
 
+// The token itself is classified (ApiToken); issuing it is recorded as a write.
+@NoPersonalData()
 @ObjectType({ description: 'A token just issued: the secret is in this answer and nowhere else, ever.' })
 export class IssuedTokenPayload {
   @Field(() => ApiToken)
