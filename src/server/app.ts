@@ -14,6 +14,7 @@ import { createErrorFormatter } from './error-format';
 import { transactionPlugin } from './transaction-plugin';
 import { authenticate } from '../auth/authenticate';
 import { createOidcVerifier } from '../auth/oidc';
+import { accessLogPlugin } from '../audit/plugin';
 import { runInRequestScope, type RequestScope } from '../shared/request-scope';
 import { pendingMigrations } from '../db/orm';
 import type { ApolloServerPlugin } from '@apollo/server';
@@ -29,6 +30,8 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 export interface ServerOptions {
   /** Serve without the graphql-shield permissions. Only the access-control benchmark does this. */
   accessControl?: boolean;
+  /** Record access events (default true). Only the access-log benchmark turns it off. */
+  accessLog?: boolean;
   /** Extra Apollo plugins (tests use one to run SQL inside a real request). */
   plugins?: ApolloServerPlugin<RequestContext>[];
 }
@@ -55,7 +58,8 @@ export async function startServer(orm: MikroORM, config: Config, log: Logger, op
     formatError: createErrorFormatter(log, development),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
-      transactionPlugin({ exposeSqlStats: config.exposeSqlStats }),
+      transactionPlugin({ exposeSqlStats: config.exposeSqlStats, accessLog: opts.accessLog !== false }),
+      ...(opts.accessLog !== false ? [accessLogPlugin(schema)] : []),
       ...(opts.plugins ?? []),
     ],
   });
@@ -108,7 +112,10 @@ export async function startServer(orm: MikroORM, config: Config, log: Logger, op
         } catch (err) {
           authError = err as Error;
         }
-        const ctx = new RequestContext(requestId, em, principal, config, log.child({ requestId }));
+        const ctx = new RequestContext(requestId, em, principal, config, log.child({ requestId }), {
+          ip: req.ip ?? req.socket.remoteAddress ?? null,
+          userAgent: req.header('user-agent')?.slice(0, 512) ?? null,
+        });
         ctx.authError = authError;
         return ctx;
       },

@@ -5,13 +5,16 @@ import type { Principal } from '../auth/principal';
 import { Access } from '../auth/access';
 import { Loaders } from './loaders';
 import { unauthenticated } from '../shared/errors';
+import { AccessRecorder, type RequestFacts } from '../audit/recorder';
 
 /**
  * Everything one GraphQL request works with: one EntityManager fork (one transaction), one set of
- * DataLoaders, and the caller. Built per request; nothing here outlives it.
+ * DataLoaders, the caller, and the recorder of what the request touches. Built per request; nothing
+ * here outlives it.
  */
 export class RequestContext {
   readonly loaders: Loaders;
+  readonly audit: AccessRecorder;
   private accessFacts?: Access;
   /** A presented but unusable credential; raised before execution (see transactionPlugin). */
   authError: Error | null = null;
@@ -22,8 +25,10 @@ export class RequestContext {
     readonly principal: Principal | null,
     readonly config: Config,
     readonly log: Logger,
+    facts: Omit<RequestFacts, 'requestId'> = { ip: null, userAgent: null },
   ) {
     this.loaders = new Loaders(this);
+    this.audit = new AccessRecorder({ requestId, ...facts }, principal);
   }
 
   /** The caller's rights. Requests without a principal never reach execution, so this cannot be null there. */

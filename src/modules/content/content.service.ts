@@ -36,6 +36,7 @@ export async function createPost(ctx: RequestContext, courseId: string, body: st
   return ctx.em.transactional(async (em) => {
     const post = em.create(Post, { id: randomUUID(), tenantId: ctx.tenantId, courseId: course.id, authorId: ctx.access.userId, body: text(body) });
     await em.flush();
+    ctx.audit.wrote([post.authorId], ['user.content.private']);
     return post;
   });
 }
@@ -49,6 +50,7 @@ export async function editPost(ctx: RequestContext, postId: string, body: string
     post.body = text(body);
     post.editedAt = new Date();
     await em.flush();
+    ctx.audit.wrote([post.authorId], ['user.content.private']);
     return post;
   });
 }
@@ -61,8 +63,13 @@ export async function deletePost(ctx: RequestContext, postId: string): Promise<s
       throw forbidden('Only the author or a moderator may delete a post.');
     }
     const id = post.id;
+    // The post takes its comments and reactions with it: their authors' data is deleted too.
+    const commenters = await em.execute<{ author_id: string }[]>('select distinct author_id from comment where tenant_id = ? and post_id = ?', [ctx.tenantId, id]);
+    const reactors = await em.execute<{ user_id: string }[]>('select distinct user_id from reaction where tenant_id = ? and post_id = ?', [ctx.tenantId, id]);
     em.remove(post);
     await em.flush();
+    ctx.audit.wrote([post.authorId, ...commenters.map((c) => c.author_id)], ['user.content.private']);
+    ctx.audit.wrote(reactors.map((r) => r.user_id), ['user.behavior.reaction']);
     return id;
   });
 }
@@ -74,6 +81,7 @@ export async function createComment(ctx: RequestContext, postId: string, body: s
     await assertCanContribute(ctx, course);
     const comment = em.create(Comment, { id: randomUUID(), tenantId: ctx.tenantId, postId: post.id, authorId: ctx.access.userId, body: text(body) });
     await em.flush();
+    ctx.audit.wrote([comment.authorId], ['user.content.private']);
     return comment;
   });
 }
@@ -95,6 +103,7 @@ export async function editComment(ctx: RequestContext, commentId: string, body: 
     comment.body = text(body);
     comment.editedAt = new Date();
     await em.flush();
+    ctx.audit.wrote([comment.authorId], ['user.content.private']);
     return comment;
   });
 }
@@ -108,6 +117,7 @@ export async function deleteComment(ctx: RequestContext, commentId: string): Pro
     const id = comment.id;
     em.remove(comment);
     await em.flush();
+    ctx.audit.wrote([comment.authorId], ['user.content.private']);
     return id;
   });
 }
@@ -123,6 +133,7 @@ export async function react(ctx: RequestContext, postId: string, kind: ReactionK
        on conflict (post_id, user_id, kind) do nothing`,
       [randomUUID(), ctx.tenantId, post.id, ctx.access.userId, kind],
     );
+    ctx.audit.wrote([ctx.access.userId], ['user.behavior.reaction']);
     return post;
   });
 }
@@ -132,6 +143,7 @@ export async function unreact(ctx: RequestContext, postId: string, kind: Reactio
   return ctx.em.transactional(async (em) => {
     const post = await readablePost(ctx, em, postId, 'postId');
     await em.nativeDelete(Reaction, { tenantId: ctx.tenantId, postId: post.id, userId: ctx.access.userId, kind });
+    ctx.audit.wrote([ctx.access.userId], ['user.behavior.reaction']);
     return post;
   });
 }

@@ -125,7 +125,9 @@ export async function archiveCourse(ctx: RequestContext, rawId: string): Promise
 /** Enrolls an active member in an active course (administrators only). */
 export async function enroll(ctx: RequestContext, courseId: string, userId: string, role: CourseRole): Promise<Enrollment> {
   ctx.access.requireAdmin();
-  return enrollIn(ctx.em, ctx.tenantId, courseId, userId, role);
+  const enrollment = await enrollIn(ctx.em, ctx.tenantId, courseId, userId, role);
+  ctx.audit.wrote([enrollment.userId], ['user.education.enrollment']);
+  return enrollment;
 }
 
 /** Enrolls a member; shared by the API and the demo seed. */
@@ -158,6 +160,7 @@ export async function unenroll(ctx: RequestContext, courseId: string, userId: st
     const id = enrollment.id;
     em.remove(enrollment);
     await em.flush();
+    ctx.audit.wrote([enrollment.userId], ['user.education.enrollment', ...(enrollment.finalGrade ? ['user.education.grade' as const] : [])]);
     return id;
   });
 }
@@ -182,6 +185,7 @@ export async function setGrade(ctx: RequestContext, courseId: string, userId: st
     enrollment.finalGrade = value;
     enrollment.gradedAt = value === null ? null : new Date();
     await em.flush();
+    ctx.audit.wrote([enrollment.userId], ['user.education.grade']);
     return enrollment;
   });
 }

@@ -110,7 +110,7 @@ export async function issueTokenAsAdmin(ctx: RequestContext, input: IssueTokenIn
   return ctx.em.transactional(async (em) => {
     const user = input.userId != null ? await em.findOne(User, { id: parseId(input.userId, 'userId'), tenantId: ctx.tenantId }) : null;
     if (input.userId != null && !user) throw notFound('User');
-    return issueToken(em, ctx.tenantId, {
+    const issued = await issueToken(em, ctx.tenantId, {
       kind: input.kind,
       user,
       scopes: input.scopes ?? [],
@@ -118,12 +118,16 @@ export async function issueTokenAsAdmin(ctx: RequestContext, input: IssueTokenIn
       ttlDays: input.ttlDays ?? Math.min(ctx.config.tokenTtlDays, MAX_TTL_DAYS[input.kind]),
       createdById: ctx.access.userId,
     });
+    if (user) ctx.audit.wrote([user.id], ['user.credential']);
+    return issued;
   });
 }
 
 export async function revokeTokenAsAdmin(ctx: RequestContext, rawId: string): Promise<ApiToken> {
   ctx.access.requireAdmin();
-  return ctx.em.transactional((em) => revokeToken(em, ctx.tenantId, parseId(rawId)));
+  const token = await ctx.em.transactional((em) => revokeToken(em, ctx.tenantId, parseId(rawId)));
+  if (token.userId) ctx.audit.wrote([token.userId], ['user.credential']);
+  return token;
 }
 
 /** The tenant's tokens, newest first, optionally by kind, member and status. */

@@ -107,7 +107,13 @@ async function assertUnique(em: EntityManager, tenantId: string, email: string |
 /** Creates a member (administrators only). */
 export async function createUser(ctx: RequestContext, input: CreateUserInput): Promise<User> {
   ctx.access.requireAdmin();
-  return createMember(ctx.em, ctx.tenantId, input);
+  const user = await createMember(ctx.em, ctx.tenantId, input);
+  ctx.audit.wrote([user.id], [
+    'user.name', 'user.contact.email', 'user.account',
+    ...(user.studentNumber ? ['user.unique_id.student_number' as const] : []),
+    ...(user.avatarUrl ? ['user.content.self_image' as const] : []),
+  ]);
+  return user;
 }
 
 /** Creates a member in a tenant; shared by the API, the CLI and the demo seed. */
@@ -156,6 +162,13 @@ export async function updateUser(ctx: RequestContext, rawId: string, input: Upda
     if (input.avatarUrl != null) user.avatarUrl = input.avatarUrl.trim() || null;
     user.updatedAt = new Date();
     await onUniqueViolation(() => em.flush(), UNIQUE_ERRORS);
+    ctx.audit.wrote([user.id], [
+      'user.account',
+      ...(input.givenName != null || input.familyName != null || input.displayName != null ? ['user.name' as const] : []),
+      ...(input.email != null ? ['user.contact.email' as const] : []),
+      ...(input.studentNumber != null ? ['user.unique_id.student_number' as const] : []),
+      ...(input.avatarUrl != null ? ['user.content.self_image' as const] : []),
+    ]);
     return user;
   });
 }
@@ -172,6 +185,7 @@ export async function deactivateUser(ctx: RequestContext, rawId: string): Promis
       user.updatedAt = user.deactivatedAt;
       await em.flush();
       await revokeTokensOfUser(em, ctx.tenantId, user.id);
+      ctx.audit.wrote([user.id], ['user.account', 'user.credential']);
     }
     return user;
   });
@@ -185,6 +199,11 @@ export async function updateMyProfile(ctx: RequestContext, input: UpdateMyProfil
     if (input.avatarUrl != null) user.avatarUrl = input.avatarUrl.trim() || null;
     user.updatedAt = new Date();
     await em.flush();
+    ctx.audit.wrote([user.id], [
+      'user.account',
+      ...(input.displayName != null ? ['user.name' as const] : []),
+      ...(input.avatarUrl != null ? ['user.content.self_image' as const] : []),
+    ]);
     return user;
   });
 }

@@ -1,0 +1,56 @@
+import type { Principal } from '../auth/principal';
+
+/**
+ * Why personal data is processed: a closed list. Every root field has one (a test checks), and every
+ * access event names the purpose of the root field it belongs to.
+ */
+export const PURPOSES = {
+  'account.self_service': 'A person viewing or changing their own profile and session',
+  'account.administration': 'Administering members and their credentials',
+  'education.delivery': 'Running courses: rosters, course content and discussion',
+  'education.assessment': 'Grading',
+  'integration.sis': 'Synchronising with the student information system',
+  'audit': 'External audit of the institution\'s processing',
+} as const;
+
+export type Purpose = keyof typeof PURPOSES;
+
+const BY_ROOT_FIELD: Record<string, Purpose> = {
+  'Query.viewer': 'account.self_service',
+  'Query.tenant': 'account.self_service',
+  'Mutation.updateMyProfile': 'account.self_service',
+  'Query.users': 'account.administration',
+  'Query.user': 'account.administration',
+  'Query.tokens': 'account.administration',
+  'Mutation.createUser': 'account.administration',
+  'Mutation.updateUser': 'account.administration',
+  'Mutation.deactivateUser': 'account.administration',
+  'Mutation.issueToken': 'account.administration',
+  'Mutation.revokeToken': 'account.administration',
+  'Query.courses': 'education.delivery',
+  'Query.course': 'education.delivery',
+  'Mutation.createCourse': 'education.delivery',
+  'Mutation.updateCourse': 'education.delivery',
+  'Mutation.archiveCourse': 'education.delivery',
+  'Mutation.enroll': 'education.delivery',
+  'Mutation.unenroll': 'education.delivery',
+  'Mutation.createPost': 'education.delivery',
+  'Mutation.editPost': 'education.delivery',
+  'Mutation.deletePost': 'education.delivery',
+  'Mutation.createComment': 'education.delivery',
+  'Mutation.editComment': 'education.delivery',
+  'Mutation.deleteComment': 'education.delivery',
+  'Mutation.react': 'education.delivery',
+  'Mutation.unreact': 'education.delivery',
+  'Mutation.setGrade': 'education.assessment',
+};
+
+/** Root fields with a declared purpose (the test compares this with the schema). */
+export const rootFieldsWithPurpose = (): string[] => Object.keys(BY_ROOT_FIELD);
+
+/** The purpose of a root field for this caller: auditors audit and integrations integrate, whatever they call. */
+export function purposeOf(rootField: string, principal: Principal | null): Purpose {
+  if (principal?.kind === 'AUDITOR') return 'audit';
+  if (principal?.kind === 'SERVICE') return 'integration.sis';
+  return BY_ROOT_FIELD[rootField] ?? 'account.self_service';
+}

@@ -1,0 +1,150 @@
+import { randomUUID } from 'node:crypto';
+import type { Principal } from '../auth/principal';
+import type { DataCategory } from '../privacy/categories';
+import { purposeOf } from './purposes';
+import type { AccessEvent, Actor, Subject } from './events';
+
+/** What one root field of an operation touched. */
+interface RootRecord {
+  coordinate: string;
+  fields: Set<string>;
+  reads: Map<string, Set<DataCategory>>;
+  writes: Map<string, Set<DataCategory>>;
+  /** Distinct objects whose personal fields were read (the event's item count). */
+  items: Set<unknown>;
+  resources: Set<string>;
+}
+
+export interface RequestFacts {
+  requestId: string;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+/** A response error as the recorder needs it (code and where). */
+export interface ErrorFact {
+  code: unknown;
+  path?: readonly (string | number)[];
+}
+
+const add = (map: Map<string, Set<DataCategory>>, userId: string, category: DataCategory) => {
+  let set = map.get(userId);
+  if (!set) map.set(userId, (set = new Set()));
+  set.add(category);
+};
+
+const subjects = (map: Map<string, Set<DataCategory>>): Subject[] =>
+  [...map].map(([userId, cats]) => ({ userId, categories: [...cats].sort() }));
+
+/**
+ * Collects, during one request, which root field read or wrote which categories of whose data, and
+ * turns that into access events when the request ends. One per request, like the EntityManager fork.
+ */
+export class AccessRecorder {
+  private readonly roots = new Map<string, RootRecord>();
+  /** Response key → root field coordinate, from the operation document (also for roots that never ran). */
+  private readonly rootFields = new Map<string, string>();
+  private current: RootRecord | null = null;
+  operationType: 'query' | 'mutation' = 'query';
+  operationName: string | null = null;
+  readonly occurredAt = new Date();
+
+  constructor(readonly facts: RequestFacts, readonly principal: Principal | null) {}
+
+  /** The operation's root fields by response key (aliases included). */
+  setOperation(type: 'query' | 'mutation', name: string | null, rootFields: Map<string, string>): void {
+    this.operationType = type;
+    this.operationName = name;
+    for (const [key, coordinate] of rootFields) this.rootFields.set(key, coordinate);
+  }
+
+  private root(responseKey: string): RootRecord {
+    let r = this.roots.get(responseKey);
+    if (!r) {
+      const coordinate = this.rootFields.get(responseKey) ?? `${this.operationType === 'mutation' ? 'Mutation' : 'Query'}.${responseKey}`;
+      r = { coordinate, fields: new Set(), reads: new Map(), writes: new Map(), items: new Set(), resources: new Set() };
+      this.roots.set(responseKey, r);
+    }
+    return r;
+  }
+
+  /** A root field starts resolving (mutations run one after another, so writes belong to it). */
+  enterRoot(responseKey: string): void {
+    this.current = this.root(responseKey);
+  }
+
+  /** A classified field of `source` was read under a root field. */
+  read(responseKey: string, coordinate: string, userId: string, category: DataCategory, source: unknown): void {
+    const r = this.root(responseKey);
+    r.fields.add(coordinate);
+    add(r.reads, userId, category);
+    r.items.add(source);
+  }
+
+  /** An object the root field addressed (Course:id, Post:id...). */
+  resource(responseKey: string, ref: string): void {
+    this.root(responseKey).resources.add(ref);
+  }
+
+  /** Services call this (through `recordWrite`) for each person whose data a mutation changed. */
+  wrote(userIds: Iterable<string>, categories: DataCategory[]): void {
+    if (!this.current) throw new Error('recordWrite outside a mutation root field');
+    for (const id of userIds) for (const c of categories) add(this.current.writes, id, c);
+  }
+
+  private actor(): Actor {
+    const p = this.principal;
+    return {
+      kind: p?.kind ?? 'SYSTEM',
+      role: p?.kind === 'USER' ? p.role : null,
+      userId: p?.kind === 'USER' ? p.userId : null,
+      credentialId: p?.credential.id ?? null,
+      ip: p?.kind === 'USER' ? this.facts.ip : null,
+      userAgent: p?.kind === 'USER' ? this.facts.userAgent : null,
+    };
+  }
+
+  /**
+   * The events of this request: a READ per root field that read personal data, a WRITE per root field
+   * that changed some, and a DENY per root field refused with FORBIDDEN (whether at the door, by a
+   * permission rule or by a service). A root field that failed has its writes rolled back, so no WRITE.
+   */
+  events(tenantId: string, errors: readonly ErrorFact[]): AccessEvent[] {
+    const failed = new Set<string>();
+    const denied = new Set<string>();
+    for (const e of errors) {
+      const key = typeof e.path?.[0] === 'string' ? e.path[0] : null;
+      const keys = key ? [key] : [...this.rootFields.keys()]; // a refusal before execution covers every root field
+      for (const k of keys) {
+        failed.add(k);
+        if (e.code === 'FORBIDDEN') denied.add(k);
+      }
+    }
+    const out: AccessEvent[] = [];
+    const base = (r: RootRecord) => ({
+      id: randomUUID(),
+      tenantId,
+      occurredAt: this.occurredAt,
+      requestId: this.facts.requestId,
+      operationType: this.operationType,
+      operationName: this.operationName,
+      rootField: r.coordinate,
+      purpose: purposeOf(r.coordinate, this.principal),
+      actor: this.actor(),
+      resources: [...r.resources].slice(0, 100),
+    });
+    for (const key of new Set([...this.roots.keys(), ...denied])) {
+      const r = this.root(key);
+      if (r.reads.size) {
+        out.push({ ...base(r), kind: 'READ', outcome: 'SUCCESS', fields: [...r.fields].sort(), subjects: subjects(r.reads), itemCount: r.items.size });
+      }
+      if (r.writes.size && !failed.has(key)) {
+        out.push({ ...base(r), kind: 'WRITE', outcome: 'SUCCESS', fields: [r.coordinate], subjects: subjects(r.writes), itemCount: r.writes.size });
+      }
+      if (denied.has(key)) {
+        out.push({ ...base(r), kind: 'DENY', outcome: 'DENIED', errorCode: 'FORBIDDEN', fields: [r.coordinate], subjects: [], itemCount: 0 });
+      }
+    }
+    return out;
+  }
+}
