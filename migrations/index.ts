@@ -2,6 +2,7 @@ import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261122000000_foundation } from './Migration20261122000000_foundation';
 import { Migration20261124000000_access_control } from './Migration20261124000000_access_control';
 import { Migration20261124100000_access_log } from './Migration20261124100000_access_log';
+import { Migration20261124200000_audit_seal } from './Migration20261124200000_audit_seal';
 
 /**
  * Every migration, in order. Listed explicitly so the compiled server never depends on globbing a
@@ -11,4 +12,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261122000000_foundation', class: Migration20261122000000_foundation },
   { name: 'Migration20261124000000_access_control', class: Migration20261124000000_access_control },
   { name: 'Migration20261124100000_access_log', class: Migration20261124100000_access_log },
+  { name: 'Migration20261124200000_audit_seal', class: Migration20261124200000_audit_seal },
 ];

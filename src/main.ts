@@ -3,6 +3,8 @@ import { ConfigError, loadConfig } from './config/config';
 import { createLogger } from './shared/logger';
 import { openDatabase } from './db/database';
 import { startServer } from './server/app';
+import { loadSigningKey } from './audit/signing-key';
+import { publishSigningKey, Sealer } from './audit/sealer';
 
 /** `npm start`: database (embedded unless DATABASE_URL), migrations, then the GraphQL server. */
 async function main() {
@@ -26,9 +28,19 @@ async function main() {
     throw err;
   }
   let tenants: number;
+  let sealer: Sealer;
   try {
     const [{ n }] = await db.owner.em.getConnection().execute<{ n: string }[]>('select count(*) as n from tenant');
     tenants = Number(n);
+    const key = await loadSigningKey({ keyFile: config.auditSigningKeyFile, dataDir: config.dataDir });
+    if (config.databaseUrl && !config.auditSigningKeyFile) {
+      log.warn({ keyId: key.keyId }, 'audit checkpoints are signed with a key kept in the data folder; when several instances share the database, ' +
+        'give them all the same key with CUSTOS_AUDIT_SIGNING_KEY_FILE');
+    }
+    await publishSigningKey(db.owner.em.fork(), key);
+    sealer = new Sealer(db.owner, key, log, config.sealIntervalMs);
+    sealer.start();
+    log.info({ keyId: key.keyId }, 'access log sealer started');
   } catch (err) {
     await server.close();
     await db.close();
@@ -46,6 +58,7 @@ async function main() {
     }, 30_000).unref();
     try {
       await server.close();
+      await sealer.stop();
       await db.close();
       log.info('stopped cleanly');
       process.exit(0);

@@ -22,6 +22,10 @@ export interface Config {
   tokenTtlDays: number;
   /** Adds an `x-custos-sql-statements` response header (statements run for the request). */
   exposeSqlStats: boolean;
+  /** PEM file of the Ed25519 key that signs audit checkpoints; null: generated once into the data folder. */
+  auditSigningKeyFile: string | null;
+  /** How often the sealer seals committed access events into the Merkle trees. */
+  sealIntervalMs: number;
   /** Sign-in with JWTs from one external OIDC issuer; null when not configured. */
   oidc: OidcConfig | null;
 }
@@ -175,6 +179,22 @@ function oidc(env: Env, production: boolean): OidcConfig | null {
   };
 }
 
+function signingKeyFile(env: Env): string | null {
+  const file = str(env, 'CUSTOS_AUDIT_SIGNING_KEY_FILE');
+  if (file === undefined) return null;
+  const resolved = path.resolve(file);
+  let pem: string;
+  try {
+    pem = readFileSync(resolved, 'utf8');
+  } catch (e) {
+    throw new ConfigError('CUSTOS_AUDIT_SIGNING_KEY_FILE', `names a file that cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}): ${resolved}`);
+  }
+  if (!/-----BEGIN PRIVATE KEY-----/.test(pem)) {
+    throw new ConfigError('CUSTOS_AUDIT_SIGNING_KEY_FILE', `must name a PEM (PKCS#8) Ed25519 private key: ${resolved}`);
+  }
+  return resolved;
+}
+
 function appDatabaseUrl(env: Env): string | null {
   const url = databaseUrl(env, 'CUSTOS_APP_DATABASE_URL');
   if (url !== null && str(env, 'DATABASE_URL') === undefined) {
@@ -206,6 +226,8 @@ export function loadConfig(env: Env = process.env): Config {
     defaultPageSize,
     tokenTtlDays: int(env, 'CUSTOS_TOKEN_TTL_DAYS', 30, 1, 3650),
     exposeSqlStats: bool(env, 'CUSTOS_SQL_STATS', nodeEnv !== 'production'),
+    auditSigningKeyFile: signingKeyFile(env),
+    sealIntervalMs: int(env, 'CUSTOS_SEAL_INTERVAL_MS', 1000, 50, 3_600_000),
     oidc: oidc(env, nodeEnv === 'production'),
   };
 }

@@ -378,7 +378,8 @@ describe('with DATABASE_URL', () => {
       expect(await ready.json()).toEqual({ status: 'ready' });
 
       expect(existsSync(path.join(dataDir, 'pgdata'))).toBe(false);
-      expect(readdirSync(dataDir)).toEqual([]);
+      // Only the checkpoint signing key, which must never live in the database it vouches for.
+      expect(readdirSync(dataDir)).toEqual(['audit-signing-key.pem']);
       expect(await stop(custos)).toEqual({ code: 0, signal: null });
     } finally {
       await db.drop();

@@ -59,6 +59,8 @@ export interface TestApp {
   orm: MikroORM;
   /** The application role's connection, which the server uses (bound by row-level security). */
   appOrm: MikroORM;
+  /** The owner's connection string of this test's database (for raw clients of its own). */
+  databaseUrl: string;
   config: Config;
   /** Sends a GraphQL request over HTTP, as a client would. */
   gql<R, V>(doc: TypedDocumentNode<R, V> | DocumentNode | string, variables?: V, token?: string | null): Promise<GqlResponse<R>>;
@@ -92,6 +94,7 @@ export async function startTestApp(env: Record<string, string> = {}, opts: Serve
     url: server.url,
     orm: database.owner,
     appOrm: database.app!,
+    databaseUrl: db.url,
     config,
     async gql(doc, variables, token) {
       const query = typeof doc === 'string' ? doc : print(doc as DocumentNode);
