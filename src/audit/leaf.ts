@@ -1,3 +1,5 @@
+import { pgTimestamp } from '../db/timestamps';
+
 /**
  * The exact bytes of an access event that its Merkle leaf hashes (RFC 6962: SHA-256(0x00 || bytes)).
  * Fixed for good: outside verifiers hash these bytes, and a checkpoint signed today must verify in
@@ -9,7 +11,7 @@ export const LEAF_FORMAT = 'custos.access_event.v1';
 export interface EventRecord {
   id: string;
   tenant_id: string;
-  occurred_at: Date;
+  occurred_at: Date | string;
   request_id: string;
   operation_type: string;
   operation_name: string | null;
@@ -45,7 +47,7 @@ export function leafBytes(e: EventRecord): Buffer {
     .map(([p, cats]) => [p, [...cats].sort()] as const)
     .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   return Buffer.from(JSON.stringify([
-    LEAF_FORMAT, e.id, e.tenant_id, new Date(e.occurred_at).toISOString(), e.request_id, e.operation_type, e.operation_name,
+    LEAF_FORMAT, e.id, e.tenant_id, pgTimestamp(e.occurred_at).toISOString(), e.request_id, e.operation_type, e.operation_name,
     e.root_field, [...e.fields], e.access_kind, e.purpose, e.actor_kind, e.actor_role, e.actor_pseudonym, e.credential_id,
     [...e.resources], e.outcome, e.error_code, e.item_count, b64(e.actor_ip), b64(e.actor_user_agent), subjects,
   ]), 'utf8');

@@ -43,6 +43,12 @@ const BY_ROOT_FIELD: Record<string, Purpose> = {
   'Mutation.react': 'education.delivery',
   'Mutation.unreact': 'education.delivery',
   'Mutation.setGrade': 'education.assessment',
+  'Query.auditCheckpoint': 'audit',
+  'Query.auditInclusionProof': 'audit',
+  'Query.auditConsistencyProof': 'audit',
+  'Query.auditPublicKeys': 'audit',
+  'Query.myAccessHistory': 'account.self_service',
+  'Query.accessHistory': 'account.administration',
 };
 
 /** Root fields with a declared purpose (the test compares this with the schema). */

@@ -1,5 +1,6 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from '../shared/logger';
+import { pgTimestamp } from '../db/timestamps';
 import { append, frontierIds, leafHash, nodeKey, rootFrom, type Hash, type StoredNode } from './merkle';
 import { EVENT_COLUMNS, leafBytes, type EventRecord } from './leaf';
 import { checkpointHash, signCheckpoint, type Checkpoint, type SigningKey } from './checkpoint';
@@ -26,14 +27,14 @@ interface CheckpointRow {
   tenant_id: string;
   tree_size: string;
   root: Buffer;
-  created_at: Date;
+  created_at: Date | string;
   previous_hash: Buffer | null;
   key_id: string;
   signature: Buffer;
 }
 
 export const checkpointFromRow = (r: CheckpointRow): Checkpoint => ({
-  tenantId: r.tenant_id, treeSize: Number(r.tree_size), root: r.root, createdAt: new Date(r.created_at),
+  tenantId: r.tenant_id, treeSize: Number(r.tree_size), root: r.root, createdAt: pgTimestamp(r.created_at),
   previousHash: r.previous_hash, keyId: r.key_id, signature: r.signature,
 });
 

@@ -64,6 +64,8 @@ export const isMember = principalRule('isMember', (ctx) => ctx.access.isUser);
 export const isAdmin = principalRule('isAdmin', (ctx) => ctx.access.isAdmin);
 /** Administrators and instructors (grading). */
 export const isStaff = principalRule('isStaff', (ctx) => ctx.access.isAdmin || ctx.access.isInstructor);
+/** Administrators and external auditors: checkpoints, proofs and signing keys (pseudonymous; no personal data). */
+export const readsAuditTrail = principalRule('readsAuditTrail', (ctx) => ctx.access.isAdmin || ctx.principal?.kind === 'AUDITOR');
 /** Members and `roster:read` services: the directory (members, courses, rosters), rows scoped by the queries. */
 export const readsDirectory = principalRule('readsDirectory', (ctx) => ctx.access.isUser || ctx.access.hasScope('roster:read'));
 
@@ -98,6 +100,12 @@ export const ruleTree: IRules = {
     courses: readsDirectory,
     course: readsDirectory,
     tokens: isAdmin,
+    auditCheckpoint: readsAuditTrail,
+    auditInclusionProof: readsAuditTrail,
+    auditConsistencyProof: readsAuditTrail,
+    auditPublicKeys: readsAuditTrail,
+    myAccessHistory: isMember,
+    accessHistory: isAdmin,
   },
   Mutation: {
     createUser: isAdmin,
@@ -169,6 +177,14 @@ export const ruleTree: IRules = {
   Comment: { '*': isMember },
   ReactionSummary: { '*': isMember },
   ApiToken: { '*': isAdmin },
+  AuditCheckpoint: { '*': readsAuditTrail },
+  AuditInclusionProof: { '*': readsAuditTrail },
+  AuditConsistencyProof: { '*': readsAuditTrail },
+  AuditPublicKey: { '*': readsAuditTrail },
+  // A person's own history, or an admin's view of a member's (the root fields decide whose).
+  AccessRecord: { '*': isMember },
+  AccessRecordConnection: structural,
+  AccessRecordEdge: structural,
   IssuedTokenPayload: { '*': isAdmin },
   PageInfo: structural,
   UserConnection: structural,
@@ -189,13 +205,14 @@ export const ruleTree: IRules = {
  * What each rule guarantees when it allows: itself and every weaker principal rule. Row rules guarantee
  * the principal rules they can only pass under (a grade is only ever shown to a member, say).
  */
-const PRINCIPAL_ORDER = [isAuthenticated, readsDirectory, isMember, isStaff, isAdmin] as const;
+const PRINCIPAL_ORDER = [isAuthenticated, readsDirectory, isMember, isStaff, isAdmin, readsAuditTrail] as const;
 const GUARANTEES = new Map<unknown, ReadonlySet<unknown>>([
   [isAuthenticated, new Set([isAuthenticated])],
   [readsDirectory, new Set([isAuthenticated, readsDirectory])],
   [isMember, new Set([isAuthenticated, readsDirectory, isMember])],
   [isStaff, new Set([isAuthenticated, readsDirectory, isMember, isStaff])],
   [isAdmin, new Set(PRINCIPAL_ORDER)],
+  [readsAuditTrail, new Set([isAuthenticated, readsAuditTrail])],
   [seesPrivateProfile, new Set([isAuthenticated, readsDirectory])],
   [seesEnrollmentsOf, new Set([isAuthenticated, readsDirectory])],
   [seesGrade, new Set([isAuthenticated, readsDirectory, isMember])],

@@ -16,6 +16,7 @@ export const DATA_CATEGORIES = {
   'user.credential': 'Bearer tokens issued to a person and their use',
   'user.device.ip_address': 'IP address a request came from',
   'user.device.user_agent': 'Browser or client a request came from',
+  'user.access_history': 'Records of who accessed a person\'s data, when and why',
 } as const;
 
 export type DataCategory = keyof typeof DATA_CATEGORIES;

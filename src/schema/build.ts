@@ -8,9 +8,10 @@ import { CourseResolver } from '../modules/course/course.resolver';
 import { EnrollmentResolver } from '../modules/course/enrollment.resolver';
 import { CommentResolver, PostResolver } from '../modules/content/content.resolver';
 import { TokenResolver } from '../modules/token/token.resolver';
+import { AuditResolver } from '../modules/audit/audit.resolver';
 import { permissionsFor } from '../auth/permissions';
 
-export const resolvers = [TenantResolver, UserResolver, CourseResolver, EnrollmentResolver, PostResolver, CommentResolver, TokenResolver] as const;
+export const resolvers = [TenantResolver, UserResolver, CourseResolver, EnrollmentResolver, PostResolver, CommentResolver, TokenResolver, AuditResolver] as const;
 
 let bare: Promise<GraphQLSchema> | undefined;
 let guarded: Promise<GraphQLSchema> | undefined;
