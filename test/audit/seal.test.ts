@@ -2,7 +2,8 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { startTestApp, type TestApp } from '../support/harness';
 import { seedTenant, sql, type Member, type SeededTenant } from '../support/seed';
-import { sealOnce, loadNodes, checkpointFromRow } from '../../src/audit/sealer';
+import pino from 'pino';
+import { sealOnce, loadNodes, checkpointFromRow, Sealer } from '../../src/audit/sealer';
 import { signingKeyFromPem, verifyCheckpointSignature, checkpointHash, checkpointBytes, signCheckpoint, type SigningKey } from '../../src/audit/checkpoint';
 import { inclusionProof, inclusionProofIds, leafHash, nodeKey, verifyInclusion } from '../../src/audit/merkle';
 import { leafBytes, type EventRecord } from '../../src/audit/leaf';
@@ -130,6 +131,54 @@ describe('sealing the access log', () => {
     const [{ dupes }] = await sql<{ dupes: string }>(app.orm, 'select count(*) - count(distinct event_id) as dupes from audit_leaf');
     expect(Number(dupes)).toBe(0);
     expect(await unsealed()).toBe(0);
+  });
+
+  it('with the sealer running: concurrent requests, long and rolled-back transactions; every committed event sealed exactly once', async () => {
+    const sealer = new Sealer(app.orm, key, pino({ level: 'silent' }), 20);
+    const clients = await Promise.all(Array.from({ length: 4 }, async () => {
+      const c = new pg.Client({ connectionString: app.databaseUrl });
+      await c.connect();
+      return c;
+    }));
+    const insertEvent = (client: pg.Client) => client.query(
+      `insert into access_event (id, tenant_id, occurred_at, request_id, operation_type, root_field, fields, access_kind, purpose,
+         actor_kind, resources, outcome, item_count) values ($1, $2, now(), 'concurrent', 'system', 'Query.viewer', '{}', 'READ', 'audit', 'SYSTEM', '{}', 'SUCCESS', 0)`,
+      [randomUUID(), north.tenant.id]);
+    const aborted: string[] = [];
+    sealer.start();
+    try {
+      // Two long transactions that commit late, two that roll back, all spanning many sealer rounds.
+      for (const c of clients) await c.query('begin');
+      for (const c of clients) await insertEvent(c);
+      aborted.push(...(await clients[2].query("select id from access_event where request_id = 'concurrent'")).rows.map((r: { id: string }) => r.id));
+      aborted.push(...(await clients[3].query("select id from access_event where request_id = 'concurrent'")).rows.map((r: { id: string }) => r.id));
+      await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 3 === 0
+        ? app.gql('mutation { updateMyProfile(input: { displayName: "Busy" }) { id } }', {}, nAdmin.token)
+        : app.gql('{ users(first: 20) { edges { node { email } } } }', {}, nAdmin.token))));
+      await new Promise((r) => setTimeout(r, 100));
+      await clients[0].query('commit');
+      await clients[2].query('rollback');
+      await Promise.all(Array.from({ length: 10 }, () => app.gql('{ viewer { role } }', {}, sAdmin.token)));
+      await clients[1].query('commit');
+      await clients[3].query('rollback');
+      await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      await sealer.stop();
+      await Promise.all(clients.map((c) => c.end()));
+    }
+    await sealOnce(app.orm, key);
+    const [{ events, leaves, distinct, strays }] = await sql<{ events: string; leaves: string; distinct: string; strays: string }>(app.orm,
+      `select (select count(*) from access_event) as events, (select count(*) from audit_leaf) as leaves,
+              (select count(distinct event_id) from audit_leaf) as distinct,
+              (select count(*) from audit_leaf where event_id = any(array[?]::uuid[])) as strays`, [aborted]);
+    expect(aborted.length).toBe(2);
+    expect({ leaves, distinct, strays }).toEqual({ leaves: events, distinct: events, strays: '0' });
+    for (const tenant of [north.tenant, south.tenant]) {
+      const c = await latest(tenant.id);
+      expect(verifyCheckpointSignature(c, key.publicKeyRaw)).toBe(true);
+      const [{ n }] = await sql<{ n: string }>(app.orm, 'select count(*) as n from audit_leaf where tenant_id = ?', [tenant.id]);
+      expect(c.treeSize).toBe(Number(n));
+    }
   });
 
   it('splits a large backlog into batches without splitting a transaction', async () => {
