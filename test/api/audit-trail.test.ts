@@ -3,7 +3,7 @@ import { buildBareSchema } from '../../src/schema/build';
 import { rootFieldsWithPurpose } from '../../src/audit/purposes';
 import { codes, startTestApp, type TestApp } from '../support/harness';
 import { seedTenant, sql, type Member, type SeededTenant } from '../support/seed';
-import { sealOnce } from '../../src/audit/sealer';
+import { sealEverything } from '../support/audit';
 import { checkpointBytes, signingKeyFromPem, verifyCheckpointSignature, type SigningKey } from '../../src/audit/checkpoint';
 import { leafHash, verifyConsistency, verifyInclusion } from '../../src/audit/merkle';
 import { issueToken } from '../../src/modules/token/token.service';
@@ -50,9 +50,9 @@ describe('the audit trail over GraphQL', () => {
 
   it('serves signed checkpoints and the public keys to check them with', async () => {
     await rosterRead();
-    await sealOnce(app.orm, key);
+    await sealEverything(app.orm, key);
     await rosterRead();
-    await sealOnce(app.orm, key);
+    await sealEverything(app.orm, key);
     const res = await app.gql<{ auditCheckpoint: CheckpointView; auditPublicKeys: { keyId: string; publicKey: string; pem: string }[] }, object>(
       `{ auditCheckpoint { ${CHECKPOINT_FIELDS} } auditPublicKeys { keyId publicKey pem } }`, {}, auditor);
     expect(res.errors).toBeUndefined();

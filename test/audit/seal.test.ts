@@ -1,6 +1,7 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { startTestApp, type TestApp } from '../support/harness';
+import { sealEverything, unsealedCount, waitUntilSealable } from '../support/audit';
 import { seedTenant, sql, type Member, type SeededTenant } from '../support/seed';
 import pino from 'pino';
 import { sealOnce, loadNodes, checkpointFromRow, Sealer } from '../../src/audit/sealer';
@@ -36,8 +37,7 @@ describe('sealing the access log', () => {
       await app.gql('{ viewer { role } }', {}, sAdmin.token);
     }
   };
-  const unsealed = async () => Number((await sql<{ n: string }>(app.orm,
-    'select count(*) as n from access_event e where not exists (select 1 from audit_leaf l where l.event_id = e.id)'))[0].n);
+  const unsealed = () => unsealedCount(app.orm);
   const latest = async (tenantId: string) => checkpointFromRow((await sql(app.orm,
     'select * from audit_checkpoint where tenant_id = ? order by tree_size desc limit 1', [tenantId]))[0] as never);
 
@@ -45,9 +45,10 @@ describe('sealing the access log', () => {
     await traffic();
     const first = await sealOnce(app.orm, key);
     expect(first.leader).toBe(true);
+    await sealEverything(app.orm, key);
     expect(await unsealed()).toBe(0);
     await traffic(1);
-    await sealOnce(app.orm, key);
+    await sealEverything(app.orm, key);
     for (const tenant of [north.tenant, south.tenant]) {
       const c = await latest(tenant.id);
       expect(verifyCheckpointSignature(c, key.publicKeyRaw)).toBe(true);
@@ -95,8 +96,7 @@ describe('sealing the access log', () => {
       expect((await sealedIds()).has(slowId)).toBe(false);
       await slow.query('commit');
       await traffic(1);
-      await sealOnce(app.orm, key);
-      await sealOnce(app.orm, key);
+      await sealEverything(app.orm, key);
       const sealed = await sealedIds();
       expect(sealed.has(slowId)).toBe(true);
       expect(sealed.has(abortedId)).toBe(false);
@@ -111,15 +111,22 @@ describe('sealing the access log', () => {
 
   it('a sealer that dies mid-batch leaves nothing behind, and the next round seals everything once', async () => {
     await traffic(2);
+    await waitUntilSealable(app.orm);
     const before = await sql(app.orm, 'select count(*) from audit_leaf');
-    await expect(sealOnce(app.orm, key, { beforeCommit: () => { throw new Error('killed'); } })).rejects.toThrow('killed');
+    let sealing = 0;
+    await expect(sealOnce(app.orm, key, { beforeCommit: async () => {
+      sealing = Number((await sql<{ n: string }>(app.orm, 'select count(*) as n from audit_leaf'))[0].n); // another connection: sees nothing new
+      throw new Error('killed');
+    } })).rejects.toThrow('killed');
+    expect([{ count: String(sealing) }]).toEqual(before);
     expect(await sql(app.orm, 'select count(*) from audit_leaf')).toEqual(before);
-    await sealOnce(app.orm, key);
+    await sealEverything(app.orm, key);
     expect(await unsealed()).toBe(0);
   });
 
   it('two sealers racing: one seals, the other stands aside', async () => {
     await traffic(2);
+    await waitUntilSealable(app.orm);
     let release!: () => void;
     const held = new Promise<void>((r) => { release = r; });
     const winner = sealOnce(app.orm, key, { beforeCommit: () => held });
@@ -128,6 +135,7 @@ describe('sealing the access log', () => {
     release();
     expect(loser).toMatchObject({ leader: false, events: 0 });
     expect((await winner).leader).toBe(true);
+    await sealEverything(app.orm, key);
     const [{ dupes }] = await sql<{ dupes: string }>(app.orm, 'select count(*) - count(distinct event_id) as dupes from audit_leaf');
     expect(Number(dupes)).toBe(0);
     expect(await unsealed()).toBe(0);
@@ -166,7 +174,7 @@ describe('sealing the access log', () => {
       await sealer.stop();
       await Promise.all(clients.map((c) => c.end()));
     }
-    await sealOnce(app.orm, key);
+    await sealEverything(app.orm, key);
     const [{ events, leaves, distinct, strays }] = await sql<{ events: string; leaves: string; distinct: string; strays: string }>(app.orm,
       `select (select count(*) from access_event) as events, (select count(*) from audit_leaf) as leaves,
               (select count(distinct event_id) from audit_leaf) as distinct,
@@ -183,8 +191,7 @@ describe('sealing the access log', () => {
 
   it('splits a large backlog into batches without splitting a transaction', async () => {
     await traffic(5);
-    let rounds = 0;
-    while ((await sealOnce(app.orm, key, { batchSize: 3 })).events > 0) rounds++;
+    const rounds = await sealEverything(app.orm, key, { batchSize: 3 });
     expect(rounds).toBeGreaterThan(1);
     expect(await unsealed()).toBe(0);
   });
