@@ -367,7 +367,6 @@ describe('verification rejects mutated proofs', () => {
     }
     expect(probes).toBeGreaterThan(50_000);
     expect(sameShape).toBeGreaterThan(0); // documented, inherent to RFC 6962 proofs
-    console.log(`[merkle] inclusion: ${probes} rejected-or-shape-checked probes; ${sameShape} other-size claims share the shape`);
   });
 
   it('consistency: sizes ±1, swapped roots, bit flips, extra / missing / wrong-length elements, empty proof', () => {
@@ -397,7 +396,6 @@ describe('verification rejects mutated proofs', () => {
     }
     expect(probes).toBeGreaterThan(50_000);
     expect(sameShape).toBeGreaterThan(0);
-    console.log(`[merkle] consistency: ${probes} rejected-or-shape-checked probes; ${sameShape} other-size claims share the shape`);
   });
 
   it('edge cases: empty proofs only where RFC 9162 allows them', () => {
@@ -477,18 +475,18 @@ describe('sizes beyond 2^32', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// 5. Timing sanity at one million leaves (not an assertion on time)
+// 5. A large tree built in batches, proofs from only the nodes the storage would fetch. (Latency at a
+// million events is measured by `npm run bench`, against the database; this keeps CI quick.)
 // ---------------------------------------------------------------------------------------------
-describe('one million leaves', () => {
+describe('a large tree', () => {
   it('computes ids + proofs from a Map holding only the needed nodes', () => {
-    const n = 1_000_000, old = 654_321, probes = [0, 123_456, 999_999];
+    const n = 131_071, old = 65_537, probes = [0, 40_000, 131_070];
     const needed = new Set<string>();
     const want = (ids: NodeId[]) => ids.forEach((id) => needed.add(nodeKey(id)));
     want(rootIds(n)); want(rootIds(old)); want(consistencyProofIds(old, n));
     probes.forEach((i) => want(inclusionProofIds(i, n)));
 
     // Build the tree in batches, keeping only the needed nodes (what the one DB query would return).
-    let t0 = performance.now();
     const store = new Map<string, Hash>();
     let state = { size: 0, frontier: [] as StoredNode[], nodes: [] as StoredNode[] };
     while (state.size < n) {
@@ -496,22 +494,18 @@ describe('one million leaves', () => {
       state = append(state.size, state.frontier, batch);
       for (const nd of state.nodes) if (needed.has(nodeKey(nd))) store.set(nodeKey(nd), nd.hash);
     }
-    const buildMs = performance.now() - t0;
     expect(store.size).toBe(needed.size);
 
-    t0 = performance.now();
     const root = rootFrom(n, store), oldRoot = rootFrom(old, store);
     const incl = probes.map((i) => ({ i, ids: inclusionProofIds(i, n), proof: inclusionProof(i, n, store) }));
     const cIds = consistencyProofIds(old, n);
     const cons = consistencyProof(old, n, store);
-    const proveMs = performance.now() - t0;
 
-    for (const { i, proof } of incl) expect(verifyInclusion(leafHash(data(i)), i, n, proof, root)).toBe(true);
+    for (const { i, proof, ids } of incl) {
+      expect(verifyInclusion(leafHash(data(i)), i, n, proof, root)).toBe(true);
+      expect(ids.length).toBeLessThanOrEqual(bound(n));
+    }
     expect(verifyConsistency(old, n, cons, oldRoot, root)).toBe(true);
-    console.log(
-      `[merkle] n=${n}: built in ${buildMs.toFixed(0)} ms (${needed.size} nodes kept); ` +
-      `2 roots + ${probes.length} inclusion + 1 consistency proofs in ${proveMs.toFixed(2)} ms; ` +
-      `ids per proof: inclusion ${incl.map((x) => x.ids.length).join('/')}, consistency ${cIds.length} (bound ${bound(n)})`,
-    );
+    expect(cIds.length).toBeLessThanOrEqual(bound(n));
   });
 });
