@@ -19,15 +19,17 @@ export class Migration20261124200000_audit_seal extends Migration {
         created_at timestamptz(3) not null default now()
       );
 
+      -- No foreign key to tenant on the two high-volume tables: a per-row check there cost a third of
+      -- sealing time, and tenants are never deleted; the verifier checks what a constraint would.
       create table audit_leaf (
-        tenant_id uuid not null references tenant (id),
+        tenant_id uuid not null,
         leaf_index bigint not null check (leaf_index >= 0),
         event_id uuid not null unique references access_event (id),
         primary key (tenant_id, leaf_index)
       );
 
       create table audit_node (
-        tenant_id uuid not null references tenant (id),
+        tenant_id uuid not null,
         level smallint not null check (level between 0 and 63),
         idx bigint not null check (idx >= 0),
         hash bytea not null check (length(hash) = 32),

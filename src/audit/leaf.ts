@@ -33,10 +33,13 @@ export interface EventRecord {
   subjects: [string, string[]][];
 }
 
-/** Columns the sealer and the verifier read, in the order `leafBytes` uses them. */
-export const EVENT_COLUMNS = `e.id, e.tenant_id, e.occurred_at, e.request_id, e.operation_type, e.operation_name, e.root_field, e.fields,
+/** The event's own columns, in the order `leafBytes` uses them (subjects are read separately in batches). */
+export const EVENT_FIELDS = `e.id, e.tenant_id, e.occurred_at, e.request_id, e.operation_type, e.operation_name, e.root_field, e.fields,
   e.access_kind, e.purpose, e.actor_kind, e.actor_role, e.actor_pseudonym, e.credential_id, e.resources, e.outcome, e.error_code,
-  e.item_count, e.actor_ip, e.actor_user_agent,
+  e.item_count, e.actor_ip, e.actor_user_agent`;
+
+/** The event's columns with its subjects, for reading one event (or a few) at a time. */
+export const EVENT_COLUMNS = `${EVENT_FIELDS},
   coalesce((select json_agg(json_build_array(s.pseudonym, s.categories) order by s.pseudonym)
               from access_event_subject s where s.event_id = e.id), '[]'::json) as subjects`;
 

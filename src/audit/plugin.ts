@@ -1,8 +1,8 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import { getNamedType, Kind, type DocumentNode, type GraphQLSchema, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
+import { getNamedType, isObjectType, Kind, type DocumentNode, type GraphQLObjectType, type GraphQLSchema, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
 import type { Path } from 'graphql/jsutils/Path';
 import type { RequestContext } from '../server/context';
-import { privacyRegistry, subjectOf } from '../privacy/registry';
+import { privacyRegistry, subjectOf, type PersonalField } from '../privacy/registry';
 
 /** Root results worth naming in an event's resources (people are never resources: they are subjects). */
 const RESOURCE_TYPES = new Set(['Course', 'Post', 'Comment', 'Enrollment', 'ApiToken']);
@@ -38,6 +38,17 @@ function rootKeyOf(path: Path): string {
  */
 export function accessLogPlugin(schema: GraphQLSchema): ApolloServerPlugin<RequestContext> {
   const registry = privacyRegistry(schema);
+  // Looked up once per resolved field of every row: keyed by the type object, no string building.
+  const personal = new Map<GraphQLObjectType, Map<string, PersonalField>>();
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type)) continue;
+    const fields = new Map<string, PersonalField>();
+    for (const name of Object.keys(type.getFields())) {
+      const f = registry.personalField(type.name, name);
+      if (f) fields.set(name, f);
+    }
+    if (fields.size) personal.set(type, fields);
+  }
   return {
     async requestDidStart() {
       return {
@@ -59,7 +70,7 @@ export function accessLogPlugin(schema: GraphQLSchema): ApolloServerPlugin<Reque
                   if (!error && typeof id === 'string' && UUID.test(id)) audit.resource(key, `${typeName}:${id}`);
                 };
               }
-              const field = registry.personalField(info.parentType.name, info.fieldName);
+              const field = personal.get(info.parentType)?.get(info.fieldName);
               if (!field) return undefined;
               return (error, result) => {
                 if (error || result === null || result === undefined) return;

@@ -2,7 +2,8 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from '../shared/logger';
 import { pgTimestamp } from '../db/timestamps';
 import { append, frontierIds, leafHash, nodeKey, rootFrom, type Hash, type StoredNode } from './merkle';
-import { EVENT_COLUMNS, leafBytes, type EventRecord } from './leaf';
+import { EVENT_FIELDS, leafBytes, type EventRecord } from './leaf';
+import { execBound, pgArray } from '../db/bound';
 import { checkpointHash, signCheckpoint, type Checkpoint, type SigningKey } from './checkpoint';
 
 /** One sealer at a time across every instance: whoever takes this transaction lock seals this round. */
@@ -60,8 +61,8 @@ export async function sealOnce(owner: MikroORM, key: SigningKey, opts: SealOptio
     if (!locked) return { leader: false, events: 0, checkpoints: [] };
     const [{ sealed_below: watermark }] = await em.execute<{ sealed_below: string }[]>('select sealed_below::text from audit_seal_state for update');
     const [{ horizon }] = await em.execute<{ horizon: string }[]>('select pg_snapshot_xmin(pg_current_snapshot())::text as horizon');
-    let rows = await em.execute<(EventRecord & { txid: string })[]>(
-      `select ${EVENT_COLUMNS}, e.txid::text as txid from access_event e
+    let rows = await execBound<Omit<EventRecord, 'subjects'> & { txid: string }>(em,
+      `select ${EVENT_FIELDS}, e.txid::text as txid from access_event e
         where e.txid >= ?::xid8 and e.txid < ?::xid8 order by e.txid, e.id limit ?`,
       [watermark, horizon, batchSize + 1],
     );
@@ -71,17 +72,18 @@ export async function sealOnce(owner: MikroORM, key: SigningKey, opts: SealOptio
       const cut = rows[batchSize].txid;
       rows = rows.filter((r) => BigInt(r.txid) < BigInt(cut));
       if (rows.length === 0) {
-        rows = await em.execute(`select ${EVENT_COLUMNS}, e.txid::text as txid from access_event e where e.txid = ?::xid8 order by e.id`, [cut]);
+        rows = await execBound(em, `select ${EVENT_FIELDS}, e.txid::text as txid from access_event e where e.txid = ?::xid8 order by e.id`, [cut]);
         sealedBelow = (BigInt(cut) + 1n).toString();
       } else {
         sealedBelow = cut;
       }
     }
     await publishSigningKey(em, key);
+    const subjects = await subjectsOf(em, rows.map((r) => r.id));
     const byTenant = new Map<string, EventRecord[]>();
     for (const r of rows) {
       const list = byTenant.get(r.tenant_id) ?? [];
-      list.push(r);
+      list.push({ ...r, subjects: subjects.get(r.id) ?? [] });
       byTenant.set(r.tenant_id, list);
     }
     const checkpoints: Checkpoint[] = [];
@@ -94,6 +96,20 @@ export async function sealOnce(owner: MikroORM, key: SigningKey, opts: SealOptio
   });
 }
 
+/** The subjects of a batch of events, in one statement: [pseudonym, categories] per event id. */
+export async function subjectsOf(em: EntityManager, eventIds: string[]): Promise<Map<string, [string, string[]][]>> {
+  const out = new Map<string, [string, string[]][]>();
+  if (eventIds.length === 0) return out;
+  const rows = await execBound<{ event_id: string; pseudonym: string; categories: string[] }>(em,
+    'select event_id, pseudonym, categories from access_event_subject where event_id = any(?::uuid[])', [pgArray(eventIds)]);
+  for (const r of rows) {
+    let list = out.get(r.event_id);
+    if (!list) out.set(r.event_id, (list = []));
+    list.push([r.pseudonym, r.categories]);
+  }
+  return out;
+}
+
 async function appendToTree(em: EntityManager, tenantId: string, events: EventRecord[], key: SigningKey, now: Date): Promise<Checkpoint> {
   const [last] = await em.execute<CheckpointRow[]>(
     'select * from audit_checkpoint where tenant_id = ? order by tree_size desc limit 1', [tenantId]);
@@ -102,15 +118,15 @@ async function appendToTree(em: EntityManager, tenantId: string, events: EventRe
   const frontier = await loadNodes(em, tenantId, frontierIds(size));
   const leaves = events.map((e) => leafHash(leafBytes(e)));
   const grown = append(size, frontier, leaves);
-  await em.execute(
+  await execBound(em,
     `insert into audit_leaf (tenant_id, leaf_index, event_id)
-     select ?, i, e from unnest(array[?]::bigint[], array[?]::uuid[]) as t(i, e)`,
-    [tenantId, events.map((_, i) => size + i), events.map((e) => e.id)],
+     select ?, t.i, t.e from unnest(?::bigint[], ?::uuid[]) as t(i, e)`,
+    [tenantId, pgArray(events.map((_, i) => size + i)), pgArray(events.map((e) => e.id))],
   );
-  await em.execute(
+  await execBound(em,
     `insert into audit_node (tenant_id, level, idx, hash)
-     select ?, l, i, decode(h, 'hex') from unnest(array[?]::smallint[], array[?]::bigint[], array[?]::text[]) as t(l, i, h)`,
-    [tenantId, grown.nodes.map((n) => n.level), grown.nodes.map((n) => n.index), grown.nodes.map((n) => n.hash.toString('hex'))],
+     select ?, t.l, t.i, decode(t.h, 'hex') from unnest(?::smallint[], ?::bigint[], ?::text[]) as t(l, i, h)`,
+    [tenantId, pgArray(grown.nodes.map((n) => n.level)), pgArray(grown.nodes.map((n) => n.index)), pgArray(grown.nodes.map((n) => n.hash.toString('hex')))],
   );
   const peaks = new Map(grown.frontier.map((n) => [nodeKey(n), n.hash]));
   const checkpoint = signCheckpoint({
@@ -127,11 +143,11 @@ async function appendToTree(em: EntityManager, tenantId: string, events: EventRe
 /** Stored nodes of a tenant's tree, in one statement. Throws if one is missing (a damaged tree). */
 export async function loadNodes(em: EntityManager, tenantId: string, ids: { level: number; index: number }[]): Promise<StoredNode[]> {
   if (ids.length === 0) return [];
-  const rows = await em.execute<{ level: number; idx: string; hash: Buffer }[]>(
+  const rows = await execBound<{ level: number; idx: string; hash: Buffer }>(em,
     `select n.level, n.idx::text, n.hash from audit_node n
-       join unnest(array[?]::smallint[], array[?]::bigint[]) as w(l, i) on n.level = w.l and n.idx = w.i
+       join unnest(?::smallint[], ?::bigint[]) as w(l, i) on n.level = w.l and n.idx = w.i
       where n.tenant_id = ?`,
-    [ids.map((n) => n.level), ids.map((n) => n.index), tenantId],
+    [pgArray(ids.map((n) => n.level)), pgArray(ids.map((n) => n.index)), tenantId],
   );
   const found = new Map<string, Hash>(rows.map((r) => [nodeKey({ level: r.level, index: Number(r.idx) }), r.hash]));
   return ids.map((id) => {

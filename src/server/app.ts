@@ -5,6 +5,7 @@ import express from 'express';
 import { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Config } from '../config/config';
 import type { Logger } from '../shared/logger';
@@ -58,6 +59,8 @@ export async function startServer(orm: MikroORM, config: Config, log: Logger, op
     formatError: createErrorFormatter(log, development),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
+      // Responses are per caller and never cached by HTTP intermediaries; this spares a hook on every field.
+      ApolloServerPluginCacheControlDisabled(),
       transactionPlugin({ exposeSqlStats: config.exposeSqlStats, accessLog: opts.accessLog !== false }),
       ...(opts.accessLog !== false ? [accessLogPlugin(schema)] : []),
       ...(opts.plugins ?? []),
