@@ -72,7 +72,10 @@ export class Migration20261124100000_access_log extends Migration {
         tenant_id uuid not null,
         pseudonym uuid not null,
         occurred_at timestamptz(3) not null,
-        event_id uuid not null references access_event (id),
+        -- No foreign key: it cost a lookup per subject row on every request (0.7 of 1.7 ms for a
+        -- 200-student roster). Rows are written with their event in one statement, neither can be
+        -- deleted, and the verifier recomputes each event's hash over exactly these rows.
+        event_id uuid not null,
         categories text[] not null check (cardinality(categories) > 0),
         primary key (tenant_id, pseudonym, occurred_at, event_id)
       );

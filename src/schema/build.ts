@@ -10,11 +10,12 @@ import { CommentResolver, PostResolver } from '../modules/content/content.resolv
 import { TokenResolver } from '../modules/token/token.resolver';
 import { AuditResolver } from '../modules/audit/audit.resolver';
 import { permissionsFor } from '../auth/permissions';
+import { accessLogMiddleware } from '../audit/read-middleware';
 
 export const resolvers = [TenantResolver, UserResolver, CourseResolver, EnrollmentResolver, PostResolver, CommentResolver, TokenResolver, AuditResolver] as const;
 
 let bare: Promise<GraphQLSchema> | undefined;
-let guarded: Promise<GraphQLSchema> | undefined;
+const served = new Map<string, Promise<GraphQLSchema>>();
 
 /** The schema as the resolvers define it, without access control: for emitting the SDL and for rule coverage checks. */
 export function buildBareSchema(): Promise<GraphQLSchema> {
@@ -27,12 +28,22 @@ export function buildBareSchema(): Promise<GraphQLSchema> {
 }
 
 /**
- * The executable schema the server serves: the resolvers behind the graphql-shield permissions.
- * `accessControl: false` exists for the benchmark that measures what the permissions cost; the server
- * never builds it.
+ * The executable schema the server serves: the resolvers behind the graphql-shield permissions, with
+ * the access log's read recorder inside them (so it sees only what the rules let through).
+ * `accessControl: false` and `accessLog: false` exist for the benchmarks that measure what each costs;
+ * the server never builds them.
  */
-export function buildCustosSchema(opts: { accessControl?: boolean } = {}): Promise<GraphQLSchema> {
-  if (opts.accessControl === false) return buildBareSchema();
-  guarded ??= buildBareSchema().then((schema) => applyMiddleware(schema, permissionsFor(schema)));
-  return guarded;
+export function buildCustosSchema(opts: { accessControl?: boolean; accessLog?: boolean } = {}): Promise<GraphQLSchema> {
+  const accessControl = opts.accessControl !== false;
+  const accessLog = opts.accessLog !== false;
+  const key = `${accessControl}:${accessLog}`;
+  let schema = served.get(key);
+  if (!schema) {
+    schema = buildBareSchema().then((bareSchema) => {
+      const layers = [...(accessControl ? [permissionsFor(bareSchema)] : []), ...(accessLog ? [accessLogMiddleware(bareSchema)] : [])];
+      return layers.length ? applyMiddleware(bareSchema, ...layers) : bareSchema;
+    });
+    served.set(key, schema);
+  }
+  return schema;
 }

@@ -15,7 +15,6 @@ import { createErrorFormatter } from './error-format';
 import { transactionPlugin } from './transaction-plugin';
 import { authenticate } from '../auth/authenticate';
 import { createOidcVerifier } from '../auth/oidc';
-import { accessLogPlugin } from '../audit/plugin';
 import { runInRequestScope, type RequestScope } from '../shared/request-scope';
 import { pendingMigrations } from '../db/orm';
 import type { ApolloServerPlugin } from '@apollo/server';
@@ -45,7 +44,7 @@ export async function startServer(orm: MikroORM, config: Config, log: Logger, op
   const app = express();
   app.disable('x-powered-by');
   const httpServer = http.createServer(app);
-  const schema = await buildCustosSchema({ accessControl: opts.accessControl });
+  const schema = await buildCustosSchema({ accessControl: opts.accessControl, accessLog: opts.accessLog });
   const development = config.env === 'development';
   const verifyJwt = config.oidc ? createOidcVerifier(config.oidc) : null;
 
@@ -62,7 +61,6 @@ export async function startServer(orm: MikroORM, config: Config, log: Logger, op
       // Responses are per caller and never cached by HTTP intermediaries; this spares a hook on every field.
       ApolloServerPluginCacheControlDisabled(),
       transactionPlugin({ exposeSqlStats: config.exposeSqlStats, accessLog: opts.accessLog !== false }),
-      ...(opts.accessLog !== false ? [accessLogPlugin(schema)] : []),
       ...(opts.plugins ?? []),
     ],
   });

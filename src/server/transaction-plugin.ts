@@ -5,7 +5,7 @@ import type { RequestContext } from './context';
 import { AppError, ErrorCode, unauthenticated } from '../shared/errors';
 import { canWrite } from '../auth/principal';
 import { currentRequestScope } from '../shared/request-scope';
-import { rootFieldsOf } from '../audit/plugin';
+import { rootFieldsOf } from '../audit/operation';
 import { writeEvents } from '../audit/store';
 import type { ErrorFact } from '../audit/recorder';
 
