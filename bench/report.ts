@@ -94,3 +94,34 @@ export function formatTarget(c: Comparison, outcomes: Outcome[]): string {
     ...outcomes.map((o) => `  ${pad(`${o.scenario}:`, width + 1)} ${o.verdict.padEnd(4)}  (${c.subject.label}/${c.baseline.label} ${o.ratio.toFixed(3)}, overhead ${pct(o.overheadPct)})`),
   ].join('\n');
 }
+
+/** One line of the final "targets" block (and of the JSON). */
+export interface TargetResult {
+  /** What is measured, e.g. "access log: roster 200". */
+  name: string;
+  /** The target in words, e.g. "costs at most 7% of throughput". */
+  goal: string;
+  /** PASS; OVER (a cost or latency above its limit); UNDER (a throughput below its minimum); N/A (not measured). */
+  verdict: 'PASS' | 'OVER' | 'UNDER' | 'N/A';
+  /** The measured value, in words. */
+  measured: string;
+  value: number | null;
+  unit: string;
+}
+
+export function comparisonTargets(c: Comparison, outcomes: Outcome[]): TargetResult[] {
+  return outcomes.map((o) => ({
+    name: `${c.name}: ${o.scenario}`,
+    goal: `costs at most ${c.maxOverheadPct}% of throughput`,
+    verdict: o.verdict,
+    measured: `overhead ${pct(o.overheadPct)} (${c.subject.label}/${c.baseline.label} ${o.ratio.toFixed(3)})`,
+    value: o.overheadPct,
+    unit: '%',
+  }));
+}
+
+export function formatTargets(targets: TargetResult[]): string {
+  const nameWidth = Math.max(...targets.map((t) => t.name.length)) + 2;
+  const goalWidth = Math.max(...targets.map((t) => t.goal.length)) + 2;
+  return ['targets', ...targets.map((t) => `  ${pad(t.name, nameWidth)}${pad(t.goal, goalWidth)}${pad(t.verdict, 6)}${t.measured}`)].join('\n');
+}

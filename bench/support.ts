@@ -29,13 +29,24 @@ export function benchConfig(extra: Record<string, string> = {}): Config {
   return loadConfig({ ...BASE_ENV, ...extra });
 }
 
-/** A fresh, empty database of its own, on DATABASE_URL's server or on an embedded PostgreSQL. */
+/** A fresh, empty database of its own, on the bench's PostgreSQL server. */
 export interface BenchDatabase {
   /** Owner (superuser) URL of the fresh database. */
   ownerUrl: string;
+  name: string;
   /** Where it runs, for the report (no password). */
   description: string;
-  /** Drops the database and its application role; stops the embedded PostgreSQL if one was started. */
+  /** Drops the database and its application role (idempotent). */
+  close: () => Promise<void>;
+}
+
+/** The PostgreSQL server the bench works on: DATABASE_URL's, or an embedded one started for the run. */
+export interface BenchServer {
+  /** Where it runs, for the report (no password). */
+  description: string;
+  /** Creates `custos_bench_<random>`; dropped by its own close() or, at the latest, by the server's. */
+  createDatabase: () => Promise<BenchDatabase>;
+  /** Drops every database still open, then stops the embedded PostgreSQL if one was started. */
   close: () => Promise<void>;
 }
 
@@ -73,10 +84,11 @@ function redact(url: string): string {
 }
 
 /**
- * With DATABASE_URL (an owner/superuser URL), creates `custos_bench_<random>` on that server. Without
- * it, starts an embedded PostgreSQL in a temporary folder first (as the tests' global setup does).
+ * With DATABASE_URL (an owner/superuser URL), works on that server. Without it, starts an embedded
+ * PostgreSQL in a temporary folder (as the tests' global setup does). Each part of the bench then
+ * creates a database of its own there.
  */
-export async function openBenchDatabase(log: Logger): Promise<BenchDatabase> {
+export async function openBenchServer(log: Logger): Promise<BenchServer> {
   const external = process.env.DATABASE_URL?.trim();
   let adminUrl: string;
   let where: string;
@@ -99,23 +111,26 @@ export async function openBenchDatabase(log: Logger): Promise<BenchDatabase> {
     };
   }
 
-  const name = `custos_bench_${randomBytes(5).toString('hex')}`;
-  try {
-    await adminQuery(adminUrl, `create database ${name}`);
-  } catch (err) {
-    await stopEmbedded();
-    throw err;
-  }
+  const open = new Map<string, () => Promise<void>>();
   return {
-    ownerUrl: withDatabase(adminUrl, name),
-    description: `database ${name} on ${where}`,
-    close: async () => {
-      try {
+    description: where,
+    createDatabase: async () => {
+      const name = `custos_bench_${randomBytes(5).toString('hex')}`;
+      await adminQuery(adminUrl, `create database ${name}`);
+      let dropped: Promise<void> | null = null;
+      const drop = () => (dropped ??= (async () => {
+        open.delete(name);
         await adminQuery(adminUrl, `drop database if exists ${name} with (force)`);
         await adminQuery(adminUrl, `drop role if exists ${name}_app`);
-      } finally {
-        await stopEmbedded();
-      }
+      })());
+      open.set(name, drop);
+      return { ownerUrl: withDatabase(adminUrl, name), name, description: `database ${name} on ${where}`, close: drop };
+    },
+    close: async () => {
+      let failure: unknown = null;
+      for (const drop of [...open.values()]) await drop().catch((err: unknown) => { failure ??= err; });
+      await stopEmbedded();
+      if (failure) throw failure;
     },
   };
 }
@@ -205,3 +220,10 @@ export function envNumber(name: string, def: number, { integer = false, allowZer
 }
 
 export const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+
+/** Nearest-rank percentile (p in 0–100) of the values; NaN when there are none. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+}
