@@ -1,10 +1,8 @@
 // The access log's own costs, measured without HTTP on a database of their own:
 //   - sealing throughput: a backlog of committed events sealed by sealOnce rounds;
-//   - verifier throughput: verifyAuditLog over those sealed events, when the verifier exists (a hook);
+//   - verifier throughput: verifyAuditLog over those sealed events;
 //   - inclusion-proof latency in one tenant's tree of a million leaves, built the fast way.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import type { MikroORM } from '@mikro-orm/postgresql';
@@ -17,6 +15,7 @@ import {
 import { prng } from '../src/shared/prng';
 import { BINARY_COPY_HEADER, BINARY_COPY_TRAILER, copyFrom } from './pg-copy';
 import { envNumber, percentile } from './support';
+import { verifyAuditLog } from '../src/audit/verify';
 
 export const AUDIT_TARGETS = {
   /** Sealing must keep up with a busy installation: at least this many events per second. */
@@ -125,7 +124,7 @@ export async function runAuditBench(ctx: AuditContext): Promise<AuditResults> {
     const sealing = await measureSealing(ctx, client, key);
     ctx.checkInterrupted();
     // Before the proof tree exists: that tenant has nodes and a checkpoint but no events, which a verifier must reject.
-    const verifier = await measureVerifier(ctx, sealing.events);
+    const verifier = await measureVerifier(ctx, sealing.events, key);
     ctx.checkInterrupted();
     const proof = await measureProofs(ctx, client, key);
     return { settings: ctx.settings, sealing, verifier, proof };
@@ -302,35 +301,19 @@ function profileStatements(orm: MikroORM) {
 // Verifier (hook)
 // -------------------------------------------------------------------------------------------------
 
-type VerifyAuditLog = (owner: MikroORM, opts?: Record<string, unknown>) => Promise<unknown>;
-
 /**
- * VERIFIER HOOK. `verifyAuditLog(owner, opts)` (src/audit/verify.ts) is being written separately. It is
- * loaded at run time from the build (dist/src/audit/verify.js) instead of imported, so the bench builds
- * with or without it. When it exists, it verifies everything sealed so far in this database: exactly
- * the sealing measurement's events (the proof tree is built after this).
+ * Verifier throughput: `verifyAuditLog` over everything sealed so far in this database (exactly the
+ * sealing measurement's events; the proof tree is built after this), trusting the key that signed it.
  */
-async function measureVerifier(ctx: AuditContext, events: number): Promise<VerifierResult> {
-  const file = path.resolve(__dirname, '..', 'src', 'audit', 'verify.js');
-  const shown = path.relative(process.cwd(), file);
-  if (!existsSync(file)) {
-    ctx.say(`  verifier: not available (${shown} does not exist)`);
-    return { available: false, reason: `${shown} does not exist` };
-  }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require(file) as { verifyAuditLog?: unknown };
-  if (typeof mod.verifyAuditLog !== 'function') {
-    ctx.say(`  verifier: not available (${shown} exports no verifyAuditLog function)`);
-    return { available: false, reason: `${shown} exports no verifyAuditLog function` };
-  }
+async function measureVerifier(ctx: AuditContext, events: number, key: SigningKey): Promise<VerifierResult> {
   const t = performance.now();
   try {
-    const outcome = await (mod.verifyAuditLog as VerifyAuditLog)(ctx.owner, {});
+    const outcome = await verifyAuditLog(ctx.owner, { trustedKeys: [key.publicKeyRaw], maxUnsealedAgeMs: 24 * 3_600_000 });
     const seconds = ms(t) / 1000;
     const summary = summariseOutcome(outcome);
     ctx.say(`  verifier: verifyAuditLog over ${n0(events)} sealed events in ${seconds.toFixed(2)} s = ${n0(events / seconds)} events/s; ` +
       `it answered ${JSON.stringify(summary).slice(0, 300)}`);
-    if (summary.ok === false || summary.valid === false) ctx.say('  ! the verifier reports a problem with a log the sealer just wrote');
+    if (!outcome.ok) ctx.say(`  ! the verifier reports a problem with a log the sealer just wrote: ${outcome.failures.slice(0, 3).map((f) => f.message).join('; ')}`);
     return { available: true, events, seconds, eventsPerSecond: events / seconds, summary };
   } catch (err) {
     const error = err instanceof Error ? err.message : String(err);

@@ -9,6 +9,7 @@ import { registerMigrate } from './commands/migrate';
 import { registerBootstrap } from './commands/bootstrap';
 import { registerSeed } from './commands/seed';
 import { registerToken } from './commands/token';
+import { registerAudit } from './commands/audit';
 
 const EXIT_USAGE = 2;
 
@@ -27,6 +28,7 @@ async function buildProgram(): Promise<Command> {
   registerBootstrap(program);
   registerSeed(program);
   registerToken(program);
+  registerAudit(program);
   program.addHelpText('after', '\nExit codes: 0 success, 1 the command failed, 2 usage or configuration error.\n' +
     'Every command accepts --json: one JSON object on stdout (on failure: {"error": {"code", "message"}}).');
   return program;
