@@ -3,10 +3,10 @@ import type { IMiddlewareFieldMap } from 'graphql-middleware';
 import type { Path } from 'graphql/jsutils/Path';
 import type { RequestContext } from '../server/context';
 import { privacyRegistry, subjectOf, type PersonalField } from '../privacy/registry';
+import { isUuid } from '../shared/errors';
 
 /** Root results worth naming in an event's resources (people are never resources: they are subjects). */
 const RESOURCE_TYPES = new Set(['Course', 'Post', 'Comment', 'Enrollment', 'ApiToken']);
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 type Resolve = (parent: unknown, args: unknown, ctx: RequestContext, info: GraphQLResolveInfo) => unknown;
 type Middleware = (resolve: Resolve, parent: unknown, args: unknown, ctx: RequestContext, info: GraphQLResolveInfo) => unknown;
@@ -53,7 +53,7 @@ function rootOf(resourceType: string | null): Middleware {
     if (!resourceType) return result;
     return whenResolved(result, (value) => {
       const id = (value as { id?: unknown } | null)?.id;
-      if (typeof id === 'string' && UUID.test(id)) ctx.audit.resource(key, `${resourceType}:${id}`);
+      if (typeof id === 'string' && isUuid(id)) ctx.audit.resource(key, `${resourceType}:${id}`);
     });
   };
 }

@@ -11,7 +11,7 @@ import { forbidden } from '../shared/errors';
  */
 export class Access {
   private memberships?: Promise<Map<string, CourseRole>>;
-  private taught?: Promise<Set<string>>;
+  private instructorFactsLoading?: Promise<unknown>;
   // The same facts once loaded, so per-row checks can answer without another promise.
   private membershipsLoaded?: Map<string, CourseRole>;
   private taughtLoaded?: Set<string>;
@@ -86,7 +86,7 @@ export class Access {
 
   /** An instructor's courses and the students in the ones they teach, in one statement. */
   private instructorFacts(): Promise<void> {
-    this.taught ??= this.em
+    this.instructorFactsLoading ??= this.em
       .execute<{ course_id: string; role: CourseRole; student_id: string | null }[]>(
         `select m.course_id, m.role, s.user_id as student_id
            from enrollment m
@@ -97,9 +97,8 @@ export class Access {
       .then((rows) => {
         this.membershipsLoaded = new Map(rows.map((r) => [r.course_id, r.role]));
         this.taughtLoaded = new Set(rows.flatMap((r) => (r.student_id ? [r.student_id] : [])));
-        return this.taughtLoaded;
       });
-    return this.taught.then(() => undefined);
+    return this.instructorFactsLoading.then(() => undefined);
   }
 
   /**

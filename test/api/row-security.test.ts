@@ -7,6 +7,7 @@ import type { RequestContext } from '../../src/server/context';
 import { connectDatabase } from '../../src/db/database';
 import { loadConfig } from '../../src/config/config';
 import { hashSecret } from '../../src/modules/token/token.secret';
+import { bindTenant } from '../../src/server/transaction-plugin';
 
 const TENANT_TABLES = ['app_user', 'course', 'enrollment', 'post', 'comment', 'reaction', 'api_token'];
 
@@ -86,7 +87,7 @@ describe('row-level security', () => {
     /** Runs statements as the application role in one transaction bound to a tenant (as a request is). */
     async function asTenant<T>(tenantId: string | null, work: (em: EntityManager) => Promise<T>): Promise<T> {
       return appEm().transactional(async (em) => {
-        if (tenantId) await em.execute("select set_config('custos.tenant_id', ?, true)", [tenantId]);
+        if (tenantId) await bindTenant(em, tenantId);
         return work(em);
       });
     }
