@@ -5,6 +5,8 @@ import { openDatabase } from './db/database';
 import { startServer } from './server/app';
 import { loadSigningKey } from './audit/signing-key';
 import { publishSigningKey, Sealer } from './audit/sealer';
+import { JobRunner } from './jobs/queue';
+import { jobHandlers } from './jobs/handlers';
 
 /** `npm start`: database (embedded unless DATABASE_URL), migrations, then the GraphQL server. */
 async function main() {
@@ -29,6 +31,7 @@ async function main() {
   }
   let tenants: number;
   let sealer: Sealer;
+  let jobs: JobRunner;
   try {
     const [{ n }] = await db.owner.em.getConnection().execute<{ n: string }[]>('select count(*) as n from tenant');
     tenants = Number(n);
@@ -41,6 +44,8 @@ async function main() {
     sealer = new Sealer(db.owner, key, log, config.sealIntervalMs);
     sealer.start();
     log.info({ keyId: key.keyId }, 'access log sealer started');
+    jobs = new JobRunner({ owner: db.owner, work: db.app!, handlers: jobHandlers, log });
+    jobs.start(config.jobIntervalMs);
   } catch (err) {
     await server.close();
     await db.close();
@@ -58,6 +63,7 @@ async function main() {
     }, 30_000).unref();
     try {
       await server.close();
+      await jobs.stop();
       await sealer.stop();
       await db.close();
       log.info('stopped cleanly');

@@ -43,7 +43,7 @@ const common = {
   purpose,
   actor: Actor,
   /** Objects the operation addressed, as Type:id (never a person's id: people are subjects). */
-  resources: z.array(z.string().regex(/^(Course|Post|Comment|Enrollment|ApiToken):[0-9a-f-]{36}$/)).max(100),
+  resources: z.array(z.string().regex(/^(Course|Post|Comment|Enrollment|ApiToken|DataSubjectRequest):[0-9a-f-]{36}$/)).max(100),
   itemCount: z.number().int().min(0),
 };
 

@@ -11,6 +11,7 @@ export const PURPOSES = {
   'education.assessment': 'Grading',
   'integration.sis': 'Synchronising with the student information system',
   'audit': 'External audit of the institution\'s processing',
+  'data_subject_rights': 'Answering requests people make about their own data: access, rectification, erasure, restriction',
 } as const;
 
 export type Purpose = keyof typeof PURPOSES;
@@ -49,6 +50,17 @@ const BY_ROOT_FIELD: Record<string, Purpose> = {
   'Query.auditPublicKeys': 'audit',
   'Query.myAccessHistory': 'account.self_service',
   'Query.accessHistory': 'account.administration',
+  'Query.privacySettings': 'data_subject_rights',
+  'Query.myDataRequests': 'data_subject_rights',
+  'Query.dataRequests': 'data_subject_rights',
+  'Query.dataRequest': 'data_subject_rights',
+  'Mutation.fileDataRequest': 'data_subject_rights',
+  'Mutation.approveDataRequest': 'data_subject_rights',
+  'Mutation.rejectDataRequest': 'data_subject_rights',
+  'Mutation.extendDataRequest': 'data_subject_rights',
+  'Mutation.cancelDataRequest': 'data_subject_rights',
+  'Mutation.retryDataRequest': 'data_subject_rights',
+  'Mutation.updatePrivacySettings': 'data_subject_rights',
 };
 
 /** Root fields with a declared purpose (the test compares this with the schema). */

@@ -106,6 +106,11 @@ export const ruleTree: IRules = {
     auditPublicKeys: readsAuditTrail,
     myAccessHistory: isMember,
     accessHistory: isAdmin,
+    // Data-subject requests: members file and follow their own; administrators decide (rows scoped by the service).
+    privacySettings: isMember,
+    myDataRequests: isMember,
+    dataRequests: isAdmin,
+    dataRequest: isMember,
   },
   Mutation: {
     createUser: isAdmin,
@@ -128,6 +133,13 @@ export const ruleTree: IRules = {
     unreact: isMember,
     issueToken: isAdmin,
     revokeToken: isAdmin,
+    fileDataRequest: isMember,
+    approveDataRequest: isAdmin,
+    rejectDataRequest: isAdmin,
+    extendDataRequest: isAdmin,
+    cancelDataRequest: isMember,
+    retryDataRequest: isAdmin,
+    updatePrivacySettings: isAdmin,
   },
   // The caller's own view of itself. Auditors and services have no member: `user` is null for them.
   Viewer: { '*': isAuthenticated, user: isMember },
@@ -184,6 +196,13 @@ export const ruleTree: IRules = {
   // A person's own history, or an admin's view of a member's (the root fields decide whose).
   AccessRecord: { '*': isMember },
   AccessRecordConnection: structural,
+  // A request is its subject's or an administrator's (the queries return no one else's).
+  DataSubjectRequest: { '*': isMember },
+  RectificationChange: { '*': isMember },
+  DataRequestTransition: { '*': isMember },
+  DataSubjectRequestConnection: structural,
+  DataSubjectRequestEdge: structural,
+  PrivacySettings: { '*': isMember },
   AccessRecordEdge: structural,
   IssuedTokenPayload: { '*': isAdmin },
   PageInfo: structural,

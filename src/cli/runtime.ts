@@ -51,12 +51,12 @@ export interface CliContext {
  * Loads the configuration, opens the database (embedded or DATABASE_URL), runs `work`, and closes
  * the database whatever happens, so an embedded PostgreSQL started here is stopped again.
  */
-export async function withDatabase<T>(opts: { migrate: boolean }, work: (ctx: CliContext) => Promise<T>): Promise<T> {
+export async function withDatabase<T>(opts: { migrate: boolean; application?: boolean }, work: (ctx: CliContext) => Promise<T>): Promise<T> {
   const config = loadConfig();
   const log = cliLogger(config);
   let db: Database;
   try {
-    db = await openDatabase(config, log, { migrate: opts.migrate, application: false });
+    db = await openDatabase(config, log, { migrate: opts.migrate, application: opts.application ?? false });
   } catch (err) {
     throw new CliError(`Could not open the database: ${err instanceof Error ? err.message : String(err)}`, 1, 'DATABASE');
   }

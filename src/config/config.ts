@@ -26,6 +26,8 @@ export interface Config {
   auditSigningKeyFile: string | null;
   /** How often the sealer seals committed access events into the Merkle trees. */
   sealIntervalMs: number;
+  /** How often each instance looks for due background jobs (data-subject requests, retention). */
+  jobIntervalMs: number;
   /** Sign-in with JWTs from one external OIDC issuer; null when not configured. */
   oidc: OidcConfig | null;
 }
@@ -228,6 +230,7 @@ export function loadConfig(env: Env = process.env): Config {
     exposeSqlStats: bool(env, 'CUSTOS_SQL_STATS', nodeEnv !== 'production'),
     auditSigningKeyFile: signingKeyFile(env),
     sealIntervalMs: int(env, 'CUSTOS_SEAL_INTERVAL_MS', 1000, 50, 3_600_000),
+    jobIntervalMs: int(env, 'CUSTOS_JOB_INTERVAL_MS', 1000, 50, 3_600_000),
     oidc: oidc(env, nodeEnv === 'production'),
   };
 }

@@ -9,10 +9,11 @@ import { Post } from '../modules/content/post.entity';
 import { Comment } from '../modules/content/comment.entity';
 import { Reaction } from '../modules/content/reaction.entity';
 import { ApiToken } from '../modules/token/api-token.entity';
+import { DataSubjectRequest } from '../modules/dsr/dsr.entity';
 import { currentRequestScope } from '../shared/request-scope';
 import type { Logger } from '../shared/logger';
 
-export const entities = [Tenant, User, Course, Enrollment, Post, Comment, Reaction, ApiToken];
+export const entities = [Tenant, User, Course, Enrollment, Post, Comment, Reaction, ApiToken, DataSubjectRequest];
 
 /**
  * Counts every statement against the request that ran it (for the SQL-count header, tests and

@@ -17,6 +17,7 @@ export const DATA_CATEGORIES = {
   'user.device.ip_address': 'IP address a request came from',
   'user.device.user_agent': 'Browser or client a request came from',
   'user.access_history': 'Records of who accessed a person\'s data, when and why',
+  'user.data_request': 'Requests a person made about their own data (access, rectification, erasure, restriction) and how each was handled',
 } as const;
 
 export type DataCategory = keyof typeof DATA_CATEGORIES;

@@ -74,6 +74,17 @@ const EXPECTED: Record<string, Outcome[]> = {
   'Mutation.unreact':      [U, ok, ok, ok, NF, ok, NF, F, F, U, U],
   'Mutation.issueToken':   [U, F, F, F, F, ok, ok, F, F, U, U],
   'Mutation.revokeToken':  [U, F, F, F, F, ok, NF, F, F, U, U],
+  'Query.privacySettings': [U, ok, ok, ok, ok, ok, ok, F, F, U, U],
+  'Query.myDataRequests':  [U, ok, ok, ok, ok, ok, ok, F, F, U, U],
+  'Query.dataRequests':    [U, F, F, F, F, ok, ok, F, F, U, U],
+  'Query.dataRequest':     [U, ok, NF, ok, NF, ok, NF, F, F, U, U],
+  'Mutation.fileDataRequest': [U, ok, ok, ok, ok, ok, ok, F, F, U, U],
+  'Mutation.approveDataRequest': [U, F, F, F, F, ok, NF, F, F, U, U],
+  'Mutation.rejectDataRequest': [U, F, F, F, F, ok, NF, F, F, U, U],
+  'Mutation.extendDataRequest': [U, F, F, F, F, ok, NF, F, F, U, U],
+  'Mutation.cancelDataRequest': [U, ok, NF, ok, NF, ok, NF, F, F, U, U],
+  'Mutation.retryDataRequest': [U, F, F, F, F, ok, NF, F, F, U, U],
+  'Mutation.updatePrivacySettings': [U, F, F, F, F, ok, ok, F, F, U, U],
 };
 
 /** The README's principal columns, and the caller each one stands for. */
@@ -147,6 +158,26 @@ describe('the role matrix', () => {
   /** Whose things a caller aims at: its own for the primary callers, someone else's for the rest. */
   const victimOf = (caller: Caller): Member =>
     ({ student, instructor, admin } as Partial<Record<Caller, Member>>)[caller] ?? (caller === 'anotherStudent' || caller === 'otherInstructor' ? student : admin);
+
+  /** The member behind a caller's token, if any. */
+  const memberOf = (caller: Caller): Member | null =>
+    ({ student, anotherStudent, instructor, otherInstructor, admin, foreignAdmin } as Partial<Record<Caller, Member>>)[caller] ?? null;
+
+  /** Closes a member's open requests, so a new one may be filed (one open request per type and person). */
+  const closeRequestsOf = (m: Member) => sql(app.orm,
+    "update data_subject_request set status = 'CANCELLED', cancelled_at = now() where subject_id = ? and status in ('SUBMITTED', 'APPROVED', 'IN_PROGRESS', 'FAILED')",
+    [m.user.id]);
+
+  /** A fresh open request of a member, in a given status. */
+  const requestOf = async (m: Member, status = 'SUBMITTED') => {
+    await closeRequestsOf(m);
+    const [{ id }] = await sql<{ id: string }>(app.orm,
+      `insert into data_subject_request (id, tenant_id, subject_id, type, status, filed_by, filed_at, due_at, changes, history, updated_at)
+       values (gen_random_uuid(), ?, ?, 'RECTIFICATION', ?, ?, now(), now() + interval '30 days',
+               '[{"field": "DISPLAY_NAME", "after": "Corrected"}]', '[]', now()) returning id`,
+      [m.user.tenantId, m.user.id, status, m.user.id]);
+    return id;
+  };
 
   /** A fresh post in the course by the caller's target member (fresh so each call can delete its own). */
   const postBy = async (m: Member) => (await north.posts(course, m, 1))[0];
@@ -234,6 +265,35 @@ describe('the role matrix', () => {
     }),
     'Mutation.issueToken': async () => ({
       query: 'mutation { issueToken(input: { kind: AUDITOR, label: "audit 2026" }) { secret token { id } } }',
+    }),
+    'Query.privacySettings': async () => ({ query: '{ privacySettings { responseWindowDays autoApprove } }' }),
+    'Query.myDataRequests': async () => ({ query: '{ myDataRequests(first: 5) { edges { node { id status } } } }' }),
+    'Query.dataRequests': async () => ({ query: '{ dataRequests(first: 5) { edges { node { id status } } } }' }),
+    'Query.dataRequest': async (c) => ({
+      query: 'query($id: ID!) { dataRequest(id: $id) { id status } }', variables: { id: await requestOf(victimOf(c)) },
+    }),
+    'Mutation.fileDataRequest': async (c) => {
+      const m = memberOf(c);
+      if (m) await closeRequestsOf(m);
+      return { query: 'mutation { fileDataRequest(input: { type: RECTIFICATION, changes: [{ field: DISPLAY_NAME, value: "Right Name" }] }) { id status } }' };
+    },
+    'Mutation.approveDataRequest': async () => ({
+      query: 'mutation($id: ID!) { approveDataRequest(id: $id) { id status } }', variables: { id: await requestOf(student) },
+    }),
+    'Mutation.rejectDataRequest': async () => ({
+      query: 'mutation($id: ID!) { rejectDataRequest(id: $id, reason: "Not inaccurate") { id status } }', variables: { id: await requestOf(student) },
+    }),
+    'Mutation.extendDataRequest': async () => ({
+      query: 'mutation($id: ID!) { extendDataRequest(id: $id, days: 30, reason: "Many records") { id dueAt } }', variables: { id: await requestOf(student) },
+    }),
+    'Mutation.cancelDataRequest': async (c) => ({
+      query: 'mutation($id: ID!) { cancelDataRequest(id: $id) { id status } }', variables: { id: await requestOf(victimOf(c)) },
+    }),
+    'Mutation.retryDataRequest': async () => ({
+      query: 'mutation($id: ID!) { retryDataRequest(id: $id) { id status } }', variables: { id: await requestOf(student, 'FAILED') },
+    }),
+    'Mutation.updatePrivacySettings': async () => ({
+      query: 'mutation { updatePrivacySettings(input: { responseWindowDays: 30 }) { responseWindowDays } }',
     }),
     'Mutation.revokeToken': async () => {
       const t = await issueToken(app.orm.em.fork(), north.tenant.id, { kind: TokenKind.AUDITOR, label: 'to revoke', ttlDays: 1 });

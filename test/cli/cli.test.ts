@@ -379,3 +379,27 @@ test('an invalid environment variable exits 2 naming it', async () => {
   expectCleanFailure(run, 2, /CUSTOS_DB_POOL_MAX/);
   expect(out.error.message).toMatch(/CUSTOS_DB_POOL_MAX must be between 1 and 200/);
 });
+
+test('jobs run carries out due background work once and reports it', async () => {
+  const conn = orm.em.fork().getConnection();
+  const [member] = await conn.execute<{ id: string; tenant_id: string }[]>(
+    "select u.id, u.tenant_id from app_user u join tenant t on t.id = u.tenant_id where t.slug = 'demo' and u.role = 'STUDENT' order by u.email limit 1");
+  const [{ id: requestId }] = await conn.execute<{ id: string }[]>(
+    `insert into data_subject_request (id, tenant_id, subject_id, type, status, filed_by, filed_at, due_at, changes, history, updated_at)
+     values (gen_random_uuid(), ?, ?, 'RECTIFICATION', 'APPROVED', ?, now(), now() + interval '30 days',
+             '[{"field": "DISPLAY_NAME", "after": "Rectified By Job"}]', '[]', now()) returning id`,
+    [member.tenant_id, member.id, member.id]);
+  await conn.execute("insert into job (id, tenant_id, kind, payload) values (gen_random_uuid(), ?, 'dsr.process', ?::jsonb)",
+    [member.tenant_id, JSON.stringify({ requestId })]);
+
+  const { run, out } = await custosJson(['jobs', 'run']);
+  expect(run.code).toBe(0);
+  expect(out).toEqual({ done: 1, retried: 0, dead: 0 });
+  expect(await count(`data_subject_request where id = ? and status = 'COMPLETED'`, [requestId])).toBe(1);
+  expect(await count(`app_user where id = ? and display_name = 'Rectified By Job'`, [member.id])).toBe(1);
+
+  const again = await custos(['jobs', 'run']);
+  expect(again.code).toBe(0);
+  expect(again.stdout).toMatch(/Ran 0 job\(s\)/);
+  expectCleanFailure(await custos(['jobs', 'run', '--limit', 'lots']), 2, /--limit must be a whole number/);
+});

@@ -1,0 +1,7 @@
+import type { JobHandlers } from './queue';
+import { dsrJobs } from '../modules/dsr/dsr.jobs';
+
+/** Every kind of background job Custos runs, by kind. */
+export const jobHandlers: JobHandlers = {
+  ...dsrJobs,
+};

@@ -1,0 +1,78 @@
+import { LockMode } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { ClaimedJob, JobHandlers, JobRun } from '../../jobs/queue';
+import { recordSystemAccess } from '../../audit/system-events';
+import { DataRequestStatus, DataRequestType, DataSubjectRequest, TransitionActor } from './dsr.entity';
+import { PROCESS_JOB, recordSystemTransition, requestResource, transition } from './dsr.service';
+import { applyChanges, categoriesOf, RectificationRefused } from './rectification';
+
+const S = DataRequestStatus;
+const runId = (job: ClaimedJob) => `job:${job.id}:${job.attempt}`;
+
+async function lockRequest(em: EntityManager, job: ClaimedJob): Promise<DataSubjectRequest | null> {
+  const requestId = String(job.payload.requestId ?? '');
+  return em.findOne(DataSubjectRequest, { id: requestId, tenantId: job.tenantId }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+}
+
+/** Marks the request FAILED with a reason people can read (an administrator may retry it). */
+async function fail(em: EntityManager, req: DataSubjectRequest, job: ClaimedJob, reason: string, now: Date): Promise<void> {
+  transition(req, S.FAILED, TransitionActor.SYSTEM, now);
+  req.failedAt = now;
+  req.failure = reason;
+  await em.flush();
+  await recordSystemTransition(em, req, 'DataSubjectRequest.fail', runId(job), now);
+}
+
+/** RECTIFICATION: apply the corrected values, keeping the old ones in the request record. */
+async function rectify(em: EntityManager, req: DataSubjectRequest, job: ClaimedJob, now: Date): Promise<void> {
+  const applied = await applyChanges(em, req.tenantId, req.subjectId, req.changes ?? [], now);
+  req.changes = applied;
+  await recordSystemAccess(em, {
+    tenantId: req.tenantId, requestId: runId(job), operation: 'User.rectify', kind: 'WRITE', purpose: 'data_subject_rights',
+    subjects: [{ userId: req.subjectId, categories: categoriesOf(applied) }], resources: [requestResource(req)], now,
+  });
+}
+
+const PROCESSORS: Record<DataRequestType, (em: EntityManager, req: DataSubjectRequest, job: ClaimedJob, now: Date) => Promise<void>> = {
+  [DataRequestType.RECTIFICATION]: rectify,
+};
+
+/**
+ * Carries out an approved request. Idempotent: a request that is no longer APPROVED or IN_PROGRESS
+ * (done, cancelled, already failed) is left as it is, so a job that runs twice changes nothing twice.
+ */
+async function processRequest(job: ClaimedJob, { em, now }: JobRun): Promise<void> {
+  const req = await lockRequest(em, job);
+  if (!req || (req.status !== S.APPROVED && req.status !== S.IN_PROGRESS)) return;
+  if (req.status === S.APPROVED) {
+    transition(req, S.IN_PROGRESS, TransitionActor.SYSTEM, now);
+    req.startedAt ??= now;
+    req.attempts += 1;
+    await em.flush();
+    await recordSystemTransition(em, req, 'DataSubjectRequest.start', runId(job), now);
+  }
+  try {
+    await em.transactional((inner) => PROCESSORS[req.type](inner, req, job, now));
+  } catch (err) {
+    // A request that cannot be done as asked fails now; anything else is retried by the queue.
+    if (err instanceof RectificationRefused) {
+      await fail(em, req, job, err.message, now);
+      return;
+    }
+    throw err;
+  }
+  transition(req, S.COMPLETED, TransitionActor.SYSTEM, now);
+  req.completedAt = now;
+  await em.flush();
+  await recordSystemTransition(em, req, 'DataSubjectRequest.complete', runId(job), now);
+}
+
+export const dsrJobs: JobHandlers = {
+  [PROCESS_JOB]: {
+    run: processRequest,
+    async onDead(job, { em, now }, error) {
+      const req = await lockRequest(em, job);
+      if (req && (req.status === S.APPROVED || req.status === S.IN_PROGRESS)) await fail(em, req, job, `processing failed: ${error}`, now);
+    },
+  },
+};

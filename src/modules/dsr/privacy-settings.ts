@@ -1,0 +1,100 @@
+import { Field, InputType, Int, ObjectType } from 'type-graphql';
+import { ArrayMaxSize, IsOptional, Max, Min } from 'class-validator';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { NoPersonalData } from '../../privacy/classify';
+import { DataRequestType } from './dsr.entity';
+
+/** Defaults when a tenant has not changed them (GDPR Art. 12(3): one month; erasure grace 30 days; links live a week). */
+export const PRIVACY_DEFAULTS = {
+  responseWindowDays: 30,
+  autoApprove: [] as DataRequestType[],
+  erasureGraceDays: 30,
+  exportLinkDays: 7,
+  showAccessorNames: false,
+};
+
+/** The tenant's data-protection settings: how requests are answered. Institution policy, not personal data. */
+@NoPersonalData()
+@ObjectType({ description: 'How this institution answers data-subject requests.' })
+export class PrivacySettings {
+  @Field(() => Int, { description: 'Days to answer a request (GDPR: one month; FERPA institutions may choose 45).' })
+  responseWindowDays!: number;
+
+  @Field(() => [DataRequestType], { description: 'Request types approved as soon as they are filed.' })
+  autoApprove!: DataRequestType[];
+
+  @Field(() => Int, { description: 'Days between an approved erasure and the purge (at most 180).' })
+  erasureGraceDays!: number;
+
+  @Field(() => Int, { description: 'Days a right-of-access export can be downloaded.' })
+  exportLinkDays!: number;
+
+  @Field(() => Boolean, { description: 'Whether exports name the people who accessed a person\'s data (otherwise their role only).' })
+  showAccessorNames!: boolean;
+}
+
+@InputType()
+export class UpdatePrivacySettingsInput {
+  @Field(() => Int, { nullable: true })
+  @IsOptional() @Min(1) @Max(45)
+  responseWindowDays?: number | null;
+
+  @Field(() => [DataRequestType], { nullable: true })
+  @IsOptional() @ArrayMaxSize(4)
+  autoApprove?: DataRequestType[] | null;
+
+  @Field(() => Int, { nullable: true })
+  @IsOptional() @Min(0) @Max(180)
+  erasureGraceDays?: number | null;
+
+  @Field(() => Int, { nullable: true })
+  @IsOptional() @Min(1) @Max(30)
+  exportLinkDays?: number | null;
+
+  @Field(() => Boolean, { nullable: true })
+  showAccessorNames?: boolean | null;
+}
+
+interface SettingsRow {
+  response_window_days: number;
+  auto_approve: string[];
+  erasure_grace_days: number;
+  export_link_days: number;
+  show_accessor_names: boolean;
+}
+
+const fromRow = (r: SettingsRow | undefined): PrivacySettings => (r ? {
+  responseWindowDays: r.response_window_days,
+  autoApprove: r.auto_approve.filter((t): t is DataRequestType => (Object.values(DataRequestType) as string[]).includes(t)),
+  erasureGraceDays: r.erasure_grace_days,
+  exportLinkDays: r.export_link_days,
+  showAccessorNames: r.show_accessor_names,
+} : { ...PRIVACY_DEFAULTS, autoApprove: [...PRIVACY_DEFAULTS.autoApprove] });
+
+export async function loadPrivacySettings(em: EntityManager, tenantId: string): Promise<PrivacySettings> {
+  const [row] = await em.execute<SettingsRow[]>(
+    'select response_window_days, auto_approve, erasure_grace_days, export_link_days, show_accessor_names from privacy_settings where tenant_id = ?',
+    [tenantId]);
+  return fromRow(row);
+}
+
+/** Changes the given settings, keeping the others (the database checks the bounds again). */
+export async function savePrivacySettings(em: EntityManager, tenantId: string, input: UpdatePrivacySettingsInput): Promise<PrivacySettings> {
+  const current = await loadPrivacySettings(em, tenantId);
+  const next: PrivacySettings = {
+    responseWindowDays: input.responseWindowDays ?? current.responseWindowDays,
+    autoApprove: input.autoApprove ? [...new Set(input.autoApprove)].sort() : current.autoApprove,
+    erasureGraceDays: input.erasureGraceDays ?? current.erasureGraceDays,
+    exportLinkDays: input.exportLinkDays ?? current.exportLinkDays,
+    showAccessorNames: input.showAccessorNames ?? current.showAccessorNames,
+  };
+  await em.execute(
+    `insert into privacy_settings (tenant_id, response_window_days, auto_approve, erasure_grace_days, export_link_days, show_accessor_names, updated_at)
+     values (?, ?, ?::text[], ?, ?, ?, now())
+     on conflict (tenant_id) do update set response_window_days = excluded.response_window_days, auto_approve = excluded.auto_approve,
+       erasure_grace_days = excluded.erasure_grace_days, export_link_days = excluded.export_link_days,
+       show_accessor_names = excluded.show_accessor_names, updated_at = now()`,
+    [tenantId, next.responseWindowDays, `{${next.autoApprove.join(',')}}`, next.erasureGraceDays, next.exportLinkDays, next.showAccessorNames],
+  );
+  return next;
+}
