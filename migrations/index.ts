@@ -4,6 +4,7 @@ import { Migration20261124000000_access_control } from './Migration2026112400000
 import { Migration20261124100000_access_log } from './Migration20261124100000_access_log';
 import { Migration20261124200000_audit_seal } from './Migration20261124200000_audit_seal';
 import { Migration20261125000000_data_subject_requests } from './Migration20261125000000_data_subject_requests';
+import { Migration20261125100000_processing_restriction } from './Migration20261125100000_processing_restriction';
 
 /**
  * Every migration, in order. Listed explicitly so the compiled server never depends on globbing a
@@ -15,4 +16,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261124100000_access_log', class: Migration20261124100000_access_log },
   { name: 'Migration20261124200000_audit_seal', class: Migration20261124200000_audit_seal },
   { name: 'Migration20261125000000_data_subject_requests', class: Migration20261125000000_data_subject_requests },
+  { name: 'Migration20261125100000_processing_restriction', class: Migration20261125100000_processing_restriction },
 ];

@@ -60,6 +60,7 @@ const BY_ROOT_FIELD: Record<string, Purpose> = {
   'Mutation.extendDataRequest': 'data_subject_rights',
   'Mutation.cancelDataRequest': 'data_subject_rights',
   'Mutation.retryDataRequest': 'data_subject_rights',
+  'Mutation.liftRestriction': 'data_subject_rights',
   'Mutation.updatePrivacySettings': 'data_subject_rights',
 };
 

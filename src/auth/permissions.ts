@@ -139,6 +139,7 @@ export const ruleTree: IRules = {
     extendDataRequest: isAdmin,
     cancelDataRequest: isMember,
     retryDataRequest: isAdmin,
+    liftRestriction: isAdmin,
     updatePrivacySettings: isAdmin,
   },
   // The caller's own view of itself. Auditors and services have no member: `user` is null for them.

@@ -11,7 +11,8 @@ import type { Logger } from '../shared/logger';
  * - a worker claims one due job at a time with FOR UPDATE SKIP LOCKED and a lease (two workers never
  *   hold the same job; a worker that dies loses its lease and the job is claimed again);
  * - the handler runs in one transaction bound to the job's tenant, on the same connection role as
- *   requests (row-level security applies), and the job is marked done inside that transaction: done
+ *   requests (row-level security isolates tenants; restricted people's rows stay visible to the
+ *   system, which must still export, rectify or erase them), and the job is marked done inside that transaction: done
  *   work and its "done" mark commit together;
  * - a failure is retried with exponential backoff; after `max_attempts` the job is DEAD and its
  *   handler's `onDead` runs (a data-subject request becomes FAILED, retryable by an admin).
@@ -141,7 +142,7 @@ export class JobRunner {
 
   private async inTenant<T>(tenantId: string, fn: (em: EntityManager) => Promise<T>): Promise<T> {
     return this.opts.work.em.fork().transactional(async (em) => {
-      await bindTenant(em, tenantId);
+      await bindTenant(em, tenantId, { userId: null, privileged: true });
       return fn(em);
     });
   }

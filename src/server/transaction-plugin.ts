@@ -9,9 +9,23 @@ import { rootFieldsOf } from '../audit/operation';
 import { writeEvents } from '../audit/store';
 import type { ErrorFact } from '../audit/recorder';
 
-/** Binds a transaction to a tenant: the row-level security policies read this setting. */
-export async function bindTenant(em: EntityManager, tenantId: string): Promise<void> {
-  await em.execute("select set_config('custos.tenant_id', ?, true)", [tenantId]);
+/** Who is asking, as the row-level security policies see it (see the processing-restriction migration). */
+export interface Viewer {
+  /** The member asking, if any: a restricted person still sees their own rows. */
+  userId: string | null;
+  /** Administrators and Custos's own jobs see restricted people's rows; everyone else does not. */
+  privileged: boolean;
+}
+
+/**
+ * Binds a transaction to a tenant and a viewer (transaction-local settings): the tenant-isolation
+ * policies read the tenant, the processing-restriction policies the viewer. Without a viewer the
+ * transaction sees no restricted person's rows.
+ */
+export async function bindTenant(em: EntityManager, tenantId: string, viewer: Viewer = { userId: null, privileged: false }): Promise<void> {
+  await em.execute(
+    "select set_config('custos.tenant_id', ?, true), set_config('custos.viewer_id', ?, true), set_config('custos.viewer_privileged', ?, true)",
+    [tenantId, viewer.userId ?? '', viewer.privileged ? 'on' : 'off']);
 }
 
 /**
@@ -48,7 +62,8 @@ export function transactionPlugin(opts: { exposeSqlStats: boolean; accessLog: bo
         async executionDidStart({ contextValue }) {
           await contextValue.em.begin();
           open = true;
-          await bindTenant(contextValue.em, contextValue.tenantId);
+          const access = contextValue.access;
+          await bindTenant(contextValue.em, contextValue.tenantId, { userId: access.userIdOrNull, privileged: access.isAdmin });
         },
         async willSendResponse({ contextValue: ctx, response }) {
           const body = response.body.kind === 'single' ? response.body.singleResult : null;

@@ -84,6 +84,7 @@ const EXPECTED: Record<string, Outcome[]> = {
   'Mutation.extendDataRequest': [U, F, F, F, F, ok, NF, F, F, U, U],
   'Mutation.cancelDataRequest': [U, ok, NF, ok, NF, ok, NF, F, F, U, U],
   'Mutation.retryDataRequest': [U, F, F, F, F, ok, NF, F, F, U, U],
+  'Mutation.liftRestriction': [U, F, F, F, F, ok, NF, F, F, U, U],
   'Mutation.updatePrivacySettings': [U, F, F, F, F, ok, ok, F, F, U, U],
 };
 
@@ -169,13 +170,13 @@ describe('the role matrix', () => {
     [m.user.id]);
 
   /** A fresh open request of a member, in a given status. */
-  const requestOf = async (m: Member, status = 'SUBMITTED') => {
+  const requestOf = async (m: Member, status = 'SUBMITTED', type = 'RECTIFICATION') => {
     await closeRequestsOf(m);
     const [{ id }] = await sql<{ id: string }>(app.orm,
       `insert into data_subject_request (id, tenant_id, subject_id, type, status, filed_by, filed_at, due_at, changes, history, updated_at)
-       values (gen_random_uuid(), ?, ?, 'RECTIFICATION', ?, ?, now(), now() + interval '30 days',
+       values (gen_random_uuid(), ?, ?, ?, ?, ?, now(), now() + interval '30 days',
                '[{"field": "DISPLAY_NAME", "after": "Corrected"}]', '[]', now()) returning id`,
-      [m.user.tenantId, m.user.id, status, m.user.id]);
+      [m.user.tenantId, m.user.id, type, status, m.user.id]);
     return id;
   };
 
@@ -292,6 +293,14 @@ describe('the role matrix', () => {
     'Mutation.retryDataRequest': async () => ({
       query: 'mutation($id: ID!) { retryDataRequest(id: $id) { id status } }', variables: { id: await requestOf(student, 'FAILED') },
     }),
+    'Mutation.liftRestriction': async () => {
+      // A restriction in force on a member nobody else's test depends on seeing.
+      const bystander = await north.student();
+      const id = await requestOf(bystander, 'COMPLETED', 'RESTRICTION');
+      await sql(app.orm, "insert into processing_restriction (tenant_id, user_id, reason, request_id) values (?, ?, 'REQUEST', ?)",
+        [bystander.user.tenantId, bystander.user.id, id]);
+      return { query: 'mutation($id: ID!) { liftRestriction(id: $id, reason: "Accuracy confirmed") { id liftedAt } }', variables: { id } };
+    },
     'Mutation.updatePrivacySettings': async () => ({
       query: 'mutation { updatePrivacySettings(input: { responseWindowDays: 30 }) { responseWindowDays } }',
     }),
@@ -368,6 +377,8 @@ describe('the role matrix', () => {
   });
 
   describe('which rows and fields come back', () => {
+    // Restrictions the liftRestriction calls above left in force (on bystanders) would hide those members here.
+    beforeAll(() => sql(app.orm, 'delete from processing_restriction'));
     const rosterQuery = `query($id: ID!) { course(id: $id) { roster(first: 50) { edges { node {
       role finalGrade user { id displayName email studentNumber givenName } } } } } }`;
     type RosterRow = { role: string; finalGrade: string | null; user: { id: string; displayName: string; email: string | null; studentNumber: string | null; givenName: string | null } };

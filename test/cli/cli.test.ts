@@ -12,6 +12,8 @@ import { migrationsList } from '../../migrations';
 import { authenticate } from '../../src/auth/authenticate';
 
 const ROOT = path.resolve(__dirname, '../..');
+// Each case starts real `node` processes (a second or more each on a busy machine); some tests run a dozen.
+jest.setTimeout(240_000);
 const BIN = path.join(ROOT, 'bin/custos.js');
 const TOKEN = /cst_[A-Za-z0-9_-]{43}/;
 

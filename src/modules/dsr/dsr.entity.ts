@@ -8,10 +8,12 @@ import { NotPersonal, Personal, PersonalData } from '../../privacy/classify';
  */
 export enum DataRequestType {
   RECTIFICATION = 'RECTIFICATION',
+  RESTRICTION = 'RESTRICTION',
 }
 registerEnumType(DataRequestType, {
   name: 'DataRequestType',
-  description: 'What the person asks for. RECTIFICATION: correct inaccurate data (GDPR Art. 16, FERPA 99.20).',
+  description: 'What the person asks for. RECTIFICATION: correct inaccurate data (GDPR Art. 16, FERPA 99.20). ' +
+    'RESTRICTION: keep the data but stop processing it; only the person and administrators see it until lifted (GDPR Art. 18).',
 });
 
 export enum DataRequestStatus {
@@ -207,6 +209,16 @@ export class DataSubjectRequest {
   @Field(() => String, { nullable: true, description: 'Why the last attempt failed.' })
   @Property({ type: 'text', nullable: true })
   failure: string | null = null;
+
+  @Personal('user.data_request')
+  @Field(() => Date, { nullable: true, description: 'RESTRICTION: when an administrator lifted it (the person is told beforehand, Art. 18(3)).' })
+  @Property({ type: 'datetime', nullable: true })
+  liftedAt: Date | null = null;
+
+  @Personal('user.data_request')
+  @Field(() => String, { nullable: true })
+  @Property({ type: 'text', nullable: true })
+  liftReason: string | null = null;
 
   @Property({ type: 'integer' })
   attempts = 0;

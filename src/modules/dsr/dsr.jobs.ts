@@ -5,6 +5,7 @@ import { recordSystemAccess } from '../../audit/system-events';
 import { DataRequestStatus, DataRequestType, DataSubjectRequest, TransitionActor } from './dsr.entity';
 import { PROCESS_JOB, recordSystemTransition, requestResource, transition } from './dsr.service';
 import { applyChanges, categoriesOf, RectificationRefused } from './rectification';
+import { restrictProcessing } from './restriction';
 
 const S = DataRequestStatus;
 const runId = (job: ClaimedJob) => `job:${job.id}:${job.attempt}`;
@@ -33,8 +34,18 @@ async function rectify(em: EntityManager, req: DataSubjectRequest, job: ClaimedJ
   });
 }
 
+/** RESTRICTION: from now on only the person and administrators see the person's rows. */
+async function restrict(em: EntityManager, req: DataSubjectRequest, job: ClaimedJob, now: Date): Promise<void> {
+  await restrictProcessing(em, req.tenantId, req.subjectId, 'REQUEST', req.id);
+  await recordSystemAccess(em, {
+    tenantId: req.tenantId, requestId: runId(job), operation: 'User.restrictProcessing', kind: 'WRITE', purpose: 'data_subject_rights',
+    subjects: [{ userId: req.subjectId, categories: ['user.account'] }], resources: [requestResource(req)], now,
+  });
+}
+
 const PROCESSORS: Record<DataRequestType, (em: EntityManager, req: DataSubjectRequest, job: ClaimedJob, now: Date) => Promise<void>> = {
   [DataRequestType.RECTIFICATION]: rectify,
+  [DataRequestType.RESTRICTION]: restrict,
 };
 
 /**

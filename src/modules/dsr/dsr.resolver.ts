@@ -68,6 +68,11 @@ export class DataSubjectRequestResolver {
     return dsr.retryRequest(ctx, id);
   }
 
+  @Mutation(() => DataSubjectRequest, { description: 'Lifts a restriction in force, stating why (administrators).' })
+  liftRestriction(@Arg('id', () => ID) id: string, @Arg('reason', () => String) reason: string, @Ctx() ctx: RequestContext) {
+    return dsr.liftRestriction(ctx, id, reason);
+  }
+
   @Mutation(() => PrivacySettings, { description: 'Changes how this institution answers data-subject requests (administrators).' })
   updatePrivacySettings(@Arg('input', () => UpdatePrivacySettingsInput) input: UpdatePrivacySettingsInput, @Ctx() ctx: RequestContext) {
     ctx.access.requireAdmin();

@@ -12,6 +12,7 @@ import {
 } from './dsr.entity';
 import { loadPrivacySettings } from './privacy-settings';
 import { validateChanges } from './rectification';
+import { liftProcessingRestriction } from './restriction';
 import type { DataRequestsArgs, FileDataRequestInput, MyDataRequestsArgs } from './dsr.types';
 
 const DAY_MS = 86_400_000;
@@ -184,6 +185,22 @@ export function extendRequest(ctx: RequestContext, rawId: string, days: number, 
 export function retryRequest(ctx: RequestContext, rawId: string) {
   ctx.access.requireAdmin();
   return decide(ctx, rawId, (req, em, now) => approve(em, req, TransitionActor.ADMIN, ctx.access.userId, now));
+}
+
+/** Lifts a restriction in force (administrators; Art. 18(3): the person sees when and why on their request). */
+export function liftRestriction(ctx: RequestContext, rawId: string, reason: string) {
+  ctx.access.requireAdmin();
+  const why = reason.trim();
+  if (!why) throw badInput('Lifting a restriction states its reason.', 'reason');
+  return decide(ctx, rawId, async (req, em, now) => {
+    if (req.type !== DataRequestType.RESTRICTION || req.status !== S.COMPLETED || req.liftedAt) {
+      throw new AppError(ErrorCode.BAD_USER_INPUT, 'Only a restriction in force can be lifted.', { reason: 'NOT_IN_FORCE' });
+    }
+    await liftProcessingRestriction(em, req.tenantId, req.subjectId, 'REQUEST');
+    req.liftedAt = now;
+    req.liftReason = why;
+    req.updatedAt = now;
+  });
 }
 
 export async function getRequest(ctx: RequestContext, rawId: string): Promise<DataSubjectRequest> {
