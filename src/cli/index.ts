@@ -10,6 +10,7 @@ import { registerBootstrap } from './commands/bootstrap';
 import { registerSeed } from './commands/seed';
 import { registerToken } from './commands/token';
 import { registerAudit } from './commands/audit';
+import { registerExport } from './commands/export';
 import { registerJobs } from './commands/jobs';
 
 const EXIT_USAGE = 2;
@@ -30,6 +31,7 @@ async function buildProgram(): Promise<Command> {
   registerSeed(program);
   registerToken(program);
   registerAudit(program);
+  registerExport(program);
   registerJobs(program);
   program.addHelpText('after', '\nExit codes: 0 success, 1 the command failed, 2 usage or configuration error.\n' +
     'Every command accepts --json: one JSON object on stdout (on failure: {"error": {"code", "message"}}).');
