@@ -5,6 +5,7 @@ import { Migration20261124100000_access_log } from './Migration20261124100000_ac
 import { Migration20261124200000_audit_seal } from './Migration20261124200000_audit_seal';
 import { Migration20261125000000_data_subject_requests } from './Migration20261125000000_data_subject_requests';
 import { Migration20261125100000_processing_restriction } from './Migration20261125100000_processing_restriction';
+import { Migration20261125200000_erasure } from './Migration20261125200000_erasure';
 
 /**
  * Every migration, in order. Listed explicitly so the compiled server never depends on globbing a
@@ -17,4 +18,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261124200000_audit_seal', class: Migration20261124200000_audit_seal },
   { name: 'Migration20261125000000_data_subject_requests', class: Migration20261125000000_data_subject_requests },
   { name: 'Migration20261125100000_processing_restriction', class: Migration20261125100000_processing_restriction },
+  { name: 'Migration20261125200000_erasure', class: Migration20261125200000_erasure },
 ];

@@ -61,6 +61,10 @@ const BY_ROOT_FIELD: Record<string, Purpose> = {
   'Mutation.cancelDataRequest': 'data_subject_rights',
   'Mutation.retryDataRequest': 'data_subject_rights',
   'Mutation.liftRestriction': 'data_subject_rights',
+  'Query.erasurePlan': 'data_subject_rights',
+  'Query.legalHolds': 'data_subject_rights',
+  'Mutation.placeLegalHold': 'data_subject_rights',
+  'Mutation.releaseLegalHold': 'data_subject_rights',
   'Mutation.updatePrivacySettings': 'data_subject_rights',
 };
 

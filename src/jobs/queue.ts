@@ -3,6 +3,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { DriverException } from '@mikro-orm/core';
 import { bindTenant } from '../server/transaction-plugin';
 import type { Logger } from '../shared/logger';
+import type { SigningKey } from '../audit/checkpoint';
 
 /**
  * Background work on PostgreSQL, safe with several instances:
@@ -45,10 +46,18 @@ export interface JobRun {
   em: EntityManager;
   now: Date;
   log: Logger;
+  /** Signs what jobs issue (erasure receipts, exports); null where no key was given. */
+  signingKey: SigningKey | null;
 }
 
+/**
+ * What a run asks for next: nothing (done), or to run again at a time — the next step of long work
+ * (each step commits on its own, so a crash loses at most the step in progress) or a postponement.
+ */
+export type JobOutcome = void | { again: Date };
+
 export interface JobHandler {
-  run(job: ClaimedJob, run: JobRun): Promise<void>;
+  run(job: ClaimedJob, run: JobRun): Promise<JobOutcome>;
   /** After the last attempt failed, in a transaction of its own (e.g. record the failure where people see it). */
   onDead?(job: ClaimedJob, run: JobRun, error: string): Promise<void>;
 }
@@ -88,6 +97,9 @@ export interface RunSummary {
   dead: number;
 }
 
+/** Stops `runDue` from looping forever on a job that keeps asking to run again right away. */
+const MAX_RUNS_PER_DRAIN = 100_000;
+
 export interface JobRunnerOptions {
   /** Claims across tenants (the owner connection; the job table is tenant-isolated for the application role). */
   owner: MikroORM;
@@ -95,6 +107,7 @@ export interface JobRunnerOptions {
   work: MikroORM;
   handlers: JobHandlers;
   log: Logger;
+  signingKey?: SigningKey | null;
   leaseMs?: number;
   /** For tests: what "now" is when claiming. */
   now?: () => Date;
@@ -147,8 +160,12 @@ export class JobRunner {
     });
   }
 
-  /** Runs one claimed job to its next state: done, retried later, or dead. */
-  async execute(job: ClaimedJob): Promise<'done' | 'retried' | 'dead'> {
+  private run(em: EntityManager, log: Logger): JobRun {
+    return { em, now: this.now, log, signingKey: this.opts.signingKey ?? null };
+  }
+
+  /** Runs one claimed job to its next state: done, continued (its next step is due), retried later, or dead. */
+  async execute(job: ClaimedJob): Promise<'done' | 'continued' | 'retried' | 'dead'> {
     const handler = this.opts.handlers[job.kind];
     const log = this.opts.log.child({ job: job.id, kind: job.kind, attempt: job.attempt });
     const finish = (em: EntityManager, outcome: 'DONE' | 'DEAD', error: string | null) => em.execute(
@@ -161,11 +178,17 @@ export class JobRunner {
       error = 'gave up: the job was interrupted on its last attempt';
     } else {
       try {
-        await this.inTenant(job.tenantId, async (em) => {
-          await handler.run(job, { em, now: this.now, log });
+        return await this.inTenant(job.tenantId, async (em) => {
+          const outcome = await handler.run(job, this.run(em, log));
+          if (outcome) {
+            // A step done: the next one gets a full set of attempts.
+            await em.execute('update job set run_at = ?::timestamptz, attempts = 0, locked_by = null, locked_until = null where id = ? and locked_by = ?',
+              [outcome.again.toISOString(), job.id, this.workerId]);
+            return 'continued' as const;
+          }
           await finish(em, 'DONE', null);
+          return 'done' as const;
         });
-        return 'done';
       } catch (err) {
         error = describeJobError(err);
         log.warn({ error }, 'job failed');
@@ -179,7 +202,7 @@ export class JobRunner {
       return 'retried';
     }
     await this.inTenant(job.tenantId, async (em) => {
-      await handler?.onDead?.(job, { em, now: this.now, log }, error);
+      await handler?.onDead?.(job, this.run(em, log), error);
       await finish(em, 'DEAD', error);
     });
     log.error({ error }, 'job gave up after its last attempt');
@@ -189,10 +212,11 @@ export class JobRunner {
   /** Runs due jobs until none is due (or `limit` ran). */
   async runDue(limit = Number.POSITIVE_INFINITY): Promise<RunSummary> {
     const summary: RunSummary = { done: 0, retried: 0, dead: 0 };
-    for (let n = 0; n < limit && !this.stopped; n++) {
+    for (let n = 0; n < Math.min(limit, MAX_RUNS_PER_DRAIN) && !this.stopped; n++) {
       const job = await this.claim();
       if (!job) break;
-      summary[await this.execute(job)]++;
+      const result = await this.execute(job);
+      if (result !== 'continued') summary[result]++;
     }
     return summary;
   }

@@ -9,12 +9,12 @@ import { EnrollmentResolver } from '../modules/course/enrollment.resolver';
 import { CommentResolver, PostResolver } from '../modules/content/content.resolver';
 import { TokenResolver } from '../modules/token/token.resolver';
 import { AuditResolver } from '../modules/audit/audit.resolver';
-import { DataSubjectRequestResolver } from '../modules/dsr/dsr.resolver';
+import { DataSubjectRequestResolver, LegalHoldResolver } from '../modules/dsr/dsr.resolver';
 import { permissionsFor } from '../auth/permissions';
 import { accessLogMiddleware } from '../audit/read-middleware';
 
 export const resolvers = [TenantResolver, UserResolver, CourseResolver, EnrollmentResolver, PostResolver, CommentResolver, TokenResolver, AuditResolver,
-  DataSubjectRequestResolver] as const;
+  DataSubjectRequestResolver, LegalHoldResolver] as const;
 
 let bare: Promise<GraphQLSchema> | undefined;
 const served = new Map<string, Promise<GraphQLSchema>>();

@@ -85,6 +85,10 @@ const EXPECTED: Record<string, Outcome[]> = {
   'Mutation.cancelDataRequest': [U, ok, NF, ok, NF, ok, NF, F, F, U, U],
   'Mutation.retryDataRequest': [U, F, F, F, F, ok, NF, F, F, U, U],
   'Mutation.liftRestriction': [U, F, F, F, F, ok, NF, F, F, U, U],
+  'Query.erasurePlan':     [U, ok, F, ok, F, ok, NF, F, F, U, U],
+  'Query.legalHolds':      [U, F, F, F, F, ok, ok, F, F, U, U],
+  'Mutation.placeLegalHold': [U, F, F, F, F, ok, NF, F, F, U, U],
+  'Mutation.releaseLegalHold': [U, F, F, F, F, ok, NF, F, F, U, U],
   'Mutation.updatePrivacySettings': [U, F, F, F, F, ok, ok, F, F, U, U],
 };
 
@@ -300,6 +304,18 @@ describe('the role matrix', () => {
       await sql(app.orm, "insert into processing_restriction (tenant_id, user_id, reason, request_id) values (?, ?, 'REQUEST', ?)",
         [bystander.user.tenantId, bystander.user.id, id]);
       return { query: 'mutation($id: ID!) { liftRestriction(id: $id, reason: "Accuracy confirmed") { id liftedAt } }', variables: { id } };
+    },
+    'Query.erasurePlan': async (c) => ({
+      query: 'query($s: ID) { erasurePlan(subjectId: $s) { graceDays entries { coordinate action } rows { posts } } }', variables: { s: victimOf(c).user.id },
+    }),
+    'Query.legalHolds': async () => ({ query: '{ legalHolds { id reason } }' }),
+    'Mutation.placeLegalHold': async () => ({
+      query: 'mutation($u: ID!) { placeLegalHold(userId: $u, reason: "Litigation pending") { id } }', variables: { u: student.user.id },
+    }),
+    'Mutation.releaseLegalHold': async () => {
+      const [{ id }] = await sql<{ id: string }>(app.orm,
+        "insert into legal_hold (id, tenant_id, user_id, reason) values (gen_random_uuid(), ?, ?, 'Audit') returning id", [north.tenant.id, student.user.id]);
+      return { query: 'mutation($id: ID!) { releaseLegalHold(id: $id, reason: "Closed") { id releasedAt } }', variables: { id } };
     },
     'Mutation.updatePrivacySettings': async () => ({
       query: 'mutation { updatePrivacySettings(input: { responseWindowDays: 30 }) { responseWindowDays } }',

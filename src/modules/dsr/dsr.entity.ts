@@ -8,11 +8,13 @@ import { NotPersonal, Personal, PersonalData } from '../../privacy/classify';
  */
 export enum DataRequestType {
   RECTIFICATION = 'RECTIFICATION',
+  ERASURE = 'ERASURE',
   RESTRICTION = 'RESTRICTION',
 }
 registerEnumType(DataRequestType, {
   name: 'DataRequestType',
   description: 'What the person asks for. RECTIFICATION: correct inaccurate data (GDPR Art. 16, FERPA 99.20). ' +
+    'ERASURE: erase the person\'s data, keeping only what a legal basis requires (GDPR Art. 17). ' +
     'RESTRICTION: keep the data but stop processing it; only the person and administrators see it until lifted (GDPR Art. 18).',
 });
 
@@ -108,7 +110,7 @@ export interface StoredChange {
 @ObjectType({ description: 'A data-subject request: access, rectification, erasure or restriction, and how it is being handled.' })
 @Entity({ tableName: 'data_subject_request' })
 export class DataSubjectRequest {
-  [OptionalProps]?: 'filedOnBehalf' | 'attempts' | 'history';
+  [OptionalProps]?: 'filedOnBehalf' | 'attempts' | 'history' | 'progress';
 
   @NotPersonal()
   @Field(() => ID)
@@ -219,6 +221,20 @@ export class DataSubjectRequest {
   @Field(() => String, { nullable: true })
   @Property({ type: 'text', nullable: true })
   liftReason: string | null = null;
+
+  @Personal('user.data_request')
+  @Field(() => Date, { nullable: true, description: 'ERASURE: when the purge runs (approval plus the tenant\'s grace period).' })
+  @Property({ type: 'datetime', nullable: true })
+  purgeAfter: Date | null = null;
+
+  @Personal('user.data_request')
+  @Field(() => Date, { nullable: true, description: 'ERASURE: a legal hold has been blocking the purge since then.' })
+  @Property({ type: 'datetime', nullable: true })
+  heldSince: Date | null = null;
+
+  /** ERASURE: the steps done (see erasure.ts). */
+  @Property({ type: 'json' })
+  progress: Record<string, unknown> = {};
 
   @Property({ type: 'integer' })
   attempts = 0;

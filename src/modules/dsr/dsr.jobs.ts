@@ -1,11 +1,12 @@
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { ClaimedJob, JobHandlers, JobRun } from '../../jobs/queue';
+import type { ClaimedJob, JobHandlers, JobOutcome, JobRun } from '../../jobs/queue';
 import { recordSystemAccess } from '../../audit/system-events';
 import { DataRequestStatus, DataRequestType, DataSubjectRequest, TransitionActor } from './dsr.entity';
 import { PROCESS_JOB, recordSystemTransition, requestResource, transition } from './dsr.service';
 import { applyChanges, categoriesOf, RectificationRefused } from './rectification';
 import { restrictProcessing } from './restriction';
+import { runNextErasureStep, type ErasureHooks } from './erasure';
 
 const S = DataRequestStatus;
 const runId = (job: ClaimedJob) => `job:${job.id}:${job.attempt}`;
@@ -43,18 +44,37 @@ async function restrict(em: EntityManager, req: DataSubjectRequest, job: Claimed
   });
 }
 
-const PROCESSORS: Record<DataRequestType, (em: EntityManager, req: DataSubjectRequest, job: ClaimedJob, now: Date) => Promise<void>> = {
+/** Types carried out in one transaction (erasure runs in steps, below). */
+const PROCESSORS: Record<Exclude<DataRequestType, DataRequestType.ERASURE>, (em: EntityManager, req: DataSubjectRequest, job: ClaimedJob, now: Date) => Promise<void>> = {
   [DataRequestType.RECTIFICATION]: rectify,
   [DataRequestType.RESTRICTION]: restrict,
 };
+
+/** ERASURE: one step per run, each committed with its progress; runs again until the last step. */
+async function eraseStep(req: DataSubjectRequest, job: ClaimedJob, { em, now, signingKey }: JobRun, hooks: ErasureHooks): Promise<JobOutcome> {
+  const operations: Partial<Record<DataRequestStatus, `${string}.${string}`>> = {
+    [S.IN_PROGRESS]: 'DataSubjectRequest.start', [S.COMPLETED]: 'DataSubjectRequest.complete',
+  };
+  const next = await runNextErasureStep({ em, req, now, runId: runId(job), signingKey }, async (to) => {
+    transition(req, to, TransitionActor.SYSTEM, now);
+    if (to === S.IN_PROGRESS) { req.startedAt ??= now; req.attempts += 1; }
+    if (to === S.COMPLETED) req.completedAt = now;
+    await em.flush();
+    await recordSystemTransition(em, req, operations[to]!, runId(job), now);
+  }, hooks);
+  return next ? { again: next } : undefined;
+}
 
 /**
  * Carries out an approved request. Idempotent: a request that is no longer APPROVED or IN_PROGRESS
  * (done, cancelled, already failed) is left as it is, so a job that runs twice changes nothing twice.
  */
-async function processRequest(job: ClaimedJob, { em, now }: JobRun): Promise<void> {
+async function processRequest(job: ClaimedJob, run: JobRun, hooks: ErasureHooks): Promise<JobOutcome> {
+  const { em, now } = run;
   const req = await lockRequest(em, job);
   if (!req || (req.status !== S.APPROVED && req.status !== S.IN_PROGRESS)) return;
+  const type = req.type;
+  if (type === DataRequestType.ERASURE) return eraseStep(req, job, run, hooks);
   if (req.status === S.APPROVED) {
     transition(req, S.IN_PROGRESS, TransitionActor.SYSTEM, now);
     req.startedAt ??= now;
@@ -63,7 +83,7 @@ async function processRequest(job: ClaimedJob, { em, now }: JobRun): Promise<voi
     await recordSystemTransition(em, req, 'DataSubjectRequest.start', runId(job), now);
   }
   try {
-    await em.transactional((inner) => PROCESSORS[req.type](inner, req, job, now));
+    await em.transactional((inner) => PROCESSORS[type](inner, req, job, now));
   } catch (err) {
     // A request that cannot be done as asked fails now; anything else is retried by the queue.
     if (err instanceof RectificationRefused) {
@@ -78,12 +98,17 @@ async function processRequest(job: ClaimedJob, { em, now }: JobRun): Promise<voi
   await recordSystemTransition(em, req, 'DataSubjectRequest.complete', runId(job), now);
 }
 
-export const dsrJobs: JobHandlers = {
-  [PROCESS_JOB]: {
-    run: processRequest,
-    async onDead(job, { em, now }, error) {
-      const req = await lockRequest(em, job);
-      if (req && (req.status === S.APPROVED || req.status === S.IN_PROGRESS)) await fail(em, req, job, `processing failed: ${error}`, now);
+/** The data-subject request jobs; `hooks` lets tests interrupt an erasure between its steps. */
+export function makeDsrJobs(hooks: ErasureHooks = {}): JobHandlers {
+  return {
+    [PROCESS_JOB]: {
+      run: (job, run) => processRequest(job, run, hooks),
+      async onDead(job, { em, now }, error) {
+        const req = await lockRequest(em, job);
+        if (req && (req.status === S.APPROVED || req.status === S.IN_PROGRESS)) await fail(em, req, job, `processing failed: ${error}`, now);
+      },
     },
-  },
-};
+  };
+}
+
+export const dsrJobs: JobHandlers = makeDsrJobs();

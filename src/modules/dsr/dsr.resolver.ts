@@ -8,6 +8,10 @@ import {
 import { DataRequestsArgs, DataSubjectRequestConnection, FileDataRequestInput, MyDataRequestsArgs } from './dsr.types';
 import { loadPrivacySettings, PrivacySettings, savePrivacySettings, UpdatePrivacySettingsInput } from './privacy-settings';
 import * as dsr from './dsr.service';
+import { activeHolds, erasurePlan, erasureRowCounts } from './erasure';
+import { ErasurePlan, ErasureReceipt, toActionKind } from './erasure.types';
+import { LegalHold, listLegalHolds, placeLegalHold, releaseLegalHold } from './legal-hold';
+import { forbidden, notFound, parseId } from '../../shared/errors';
 
 /** What a rejected person is told about where else they can turn (GDPR Art. 12(4), Art. 77; FERPA 99.63). */
 export const COMPLAINT_NOTICE = 'You may lodge a complaint with a data protection supervisory authority (GDPR Art. 77), in particular in ' +
@@ -34,6 +38,41 @@ export class DataSubjectRequestResolver {
   @Query(() => DataSubjectRequest, { description: 'One request: the caller\'s own, or any of the tenant\'s for an administrator.' })
   dataRequest(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext) {
     return dsr.getRequest(ctx, id);
+  }
+
+  @Query(() => ErasurePlan, { description: 'Dry run of an erasure: what would be scrubbed, deleted or retained (and why). The caller\'s own, or any member\'s for an administrator.' })
+  async erasurePlan(@Arg('subjectId', () => ID, { nullable: true }) rawSubjectId: string | null, @Ctx() ctx: RequestContext): Promise<ErasurePlan> {
+    const userId = rawSubjectId ? parseId(rawSubjectId, 'subjectId') : ctx.access.userId;
+    if (userId !== ctx.access.userId && !ctx.access.isAdmin) throw forbidden('Only an administrator may see another member\'s erasure plan.');
+    const [member] = await ctx.em.execute('select 1 from app_user where tenant_id = ? and id = ?', [ctx.tenantId, userId]);
+    if (!member) throw notFound('User');
+    const [entries, rows, holds, settings] = [await erasurePlan(), await erasureRowCounts(ctx.em, ctx.tenantId, userId),
+      await activeHolds(ctx.em, ctx.tenantId, userId), await loadPrivacySettings(ctx.em, ctx.tenantId)];
+    return {
+      userId,
+      entries: entries.map((e) => ({ coordinate: e.coordinate, category: e.category, action: toActionKind(e.rule.action), effect: e.rule.effect, legalBasis: e.rule.legalBasis })),
+      rows: { userId, ...rows },
+      activeLegalHolds: holds,
+      graceDays: settings.erasureGraceDays,
+    };
+  }
+
+  @Query(() => [LegalHold], { description: 'The tenant\'s legal holds, newest first, at most 500 (administrators).' })
+  legalHolds(
+    @Arg('userId', () => ID, { nullable: true }) userId: string | null, @Arg('activeOnly', () => Boolean, { defaultValue: false }) activeOnly: boolean,
+    @Ctx() ctx: RequestContext,
+  ) {
+    return listLegalHolds(ctx, userId, activeOnly);
+  }
+
+  @Mutation(() => LegalHold, { description: 'Places a legal hold on a member\'s data, stating why: no erasure purge runs while it is active.' })
+  placeLegalHold(@Arg('userId', () => ID) userId: string, @Arg('reason', () => String) reason: string, @Ctx() ctx: RequestContext) {
+    return placeLegalHold(ctx, userId, reason);
+  }
+
+  @Mutation(() => LegalHold, { description: 'Releases a legal hold, stating why; an erasure it blocked proceeds.' })
+  releaseLegalHold(@Arg('id', () => ID) id: string, @Arg('reason', () => String) reason: string, @Ctx() ctx: RequestContext) {
+    return releaseLegalHold(ctx, id, reason);
   }
 
   @Mutation(() => DataSubjectRequest, { description: 'Files a request for the caller, or (administrators) on a member\'s behalf.' })
@@ -103,8 +142,25 @@ export class DataSubjectRequestResolver {
   }
 
   @NotPersonal()
+  @FieldResolver(() => ErasureReceipt, { nullable: true, description: 'ERASURE: the signed deletion receipt, once completed.' })
+  async receipt(@Root() req: DataSubjectRequest, @Ctx() ctx: RequestContext): Promise<ErasureReceipt | null> {
+    if (req.type !== 'ERASURE') return null;
+    const [row] = await ctx.em.execute<{ body: string; key_id: string; signature: Buffer }[]>(
+      'select body, key_id, signature from erasure_receipt where tenant_id = ? and request_id = ?', [ctx.tenantId, req.id]);
+    return row ? { body: row.body, keyId: row.key_id, signature: row.signature.toString('base64') } : null;
+  }
+
+  @NotPersonal()
   @FieldResolver(() => String, { nullable: true, description: 'For a rejected request: the person\'s right to complain and seek a remedy.' })
   complaintNotice(@Root() req: DataSubjectRequest) {
     return req.status === DataRequestStatus.REJECTED ? COMPLAINT_NOTICE : null;
+  }
+}
+
+@Resolver(() => LegalHold)
+export class LegalHoldResolver {
+  @FieldResolver(() => User, { nullable: true, description: 'The member whose data is held.' })
+  subject(@Root() hold: LegalHold, @Ctx() ctx: RequestContext) {
+    return ctx.loaders.userById.load(hold.userId);
   }
 }

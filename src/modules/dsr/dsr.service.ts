@@ -4,7 +4,6 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { RequestContext } from '../../server/context';
 import { AppError, ErrorCode, badInput, forbidden, notFound, parseId } from '../../shared/errors';
 import { CURSOR, dateKey, pageRequest, toConnection, type ConnectionShape } from '../../shared/pagination';
-import { recordSystemAccess } from '../../audit/system-events';
 import { enqueueJob } from '../../jobs/queue';
 import { onUniqueViolation } from '../../db/constraints';
 import {
@@ -12,7 +11,9 @@ import {
 } from './dsr.entity';
 import { loadPrivacySettings } from './privacy-settings';
 import { validateChanges } from './rectification';
-import { liftProcessingRestriction } from './restriction';
+import { liftProcessingRestriction, restrictProcessing } from './restriction';
+import { recordSystemAccess } from '../../audit/system-events';
+import { revokeTokensOfUser } from '../token/token.service';
 import type { DataRequestsArgs, FileDataRequestInput, MyDataRequestsArgs } from './dsr.types';
 
 const DAY_MS = 86_400_000;
@@ -55,16 +56,31 @@ export function recordSystemTransition(em: EntityManager, req: DataSubjectReques
   });
 }
 
-/** Approves and enqueues the work (shared by administrators, the auto-approval policy and retries). */
-async function approve(em: EntityManager, req: DataSubjectRequest, by: TransitionActor, deciderId: string | null, now: Date): Promise<void> {
+/**
+ * Approves and enqueues the work (shared by administrators, the auto-approval policy and retries). An
+ * approved erasure restricts the account at once — tokens revoked, sign-in refused, the person's rows
+ * hidden from everyone but administrators — and its purge waits for the tenant's grace period.
+ */
+async function approve(em: EntityManager, req: DataSubjectRequest, by: TransitionActor, deciderId: string | null, now: Date, requestId: string): Promise<void> {
   transition(req, S.APPROVED, by, now);
   // The first approval is the decision; a retry after a failure keeps it.
   req.decidedAt ??= now;
   req.decidedBy ??= deciderId;
   req.failure = null;
   req.failedAt = null;
+  if (req.type === DataRequestType.ERASURE && !req.purgeAfter) {
+    const settings = await loadPrivacySettings(em, req.tenantId);
+    req.purgeAfter = new Date(now.getTime() + settings.erasureGraceDays * DAY_MS);
+    await restrictProcessing(em, req.tenantId, req.subjectId, 'ERASURE', req.id);
+    await revokeTokensOfUser(em, req.tenantId, req.subjectId);
+    await recordSystemAccess(em, {
+      tenantId: req.tenantId, requestId, operation: 'User.suspendForErasure', kind: 'WRITE', purpose: 'data_subject_rights',
+      subjects: [{ userId: req.subjectId, categories: ['user.account', 'user.credential'] }], resources: [requestResource(req)], now,
+    });
+  }
   await em.flush();
-  await enqueueJob(em, { tenantId: req.tenantId, kind: PROCESS_JOB, payload: { requestId: req.id }, dedupeKey: `${PROCESS_JOB}:${req.id}` });
+  const runAt = req.purgeAfter && req.purgeAfter > now ? req.purgeAfter : now;
+  await enqueueJob(em, { tenantId: req.tenantId, kind: PROCESS_JOB, payload: { requestId: req.id }, dedupeKey: `${PROCESS_JOB}:${req.id}`, runAt });
 }
 
 const isOpen = (status: DataRequestStatus) => OPEN_STATUSES.includes(status);
@@ -112,7 +128,7 @@ export async function fileRequest(ctx: RequestContext, input: FileDataRequestInp
     await onUniqueViolation(() => em.flush(), { data_subject_request_one_open: () => openRequestExists(null) });
     ctx.audit.wrote([subjectId], ['user.data_request']);
     if (settings.autoApprove.includes(input.type)) {
-      await approve(em, req, TransitionActor.SYSTEM, null, now);
+      await approve(em, req, TransitionActor.SYSTEM, null, now, ctx.requestId);
       await recordSystemTransition(em, req, 'DataSubjectRequest.autoApprove', ctx.requestId, now);
     }
     return req;
@@ -137,7 +153,7 @@ async function decide(ctx: RequestContext, rawId: string, change: (req: DataSubj
 
 export function approveRequest(ctx: RequestContext, rawId: string) {
   ctx.access.requireAdmin();
-  return decide(ctx, rawId, (req, em, now) => approve(em, req, TransitionActor.ADMIN, ctx.access.userId, now));
+  return decide(ctx, rawId, (req, em, now) => approve(em, req, TransitionActor.ADMIN, ctx.access.userId, now, ctx.requestId));
 }
 
 export function rejectRequest(ctx: RequestContext, rawId: string, reason: string) {
@@ -184,7 +200,7 @@ export function extendRequest(ctx: RequestContext, rawId: string, days: number, 
 /** A FAILED request is approved again; its work resumes where it stopped. */
 export function retryRequest(ctx: RequestContext, rawId: string) {
   ctx.access.requireAdmin();
-  return decide(ctx, rawId, (req, em, now) => approve(em, req, TransitionActor.ADMIN, ctx.access.userId, now));
+  return decide(ctx, rawId, (req, em, now) => approve(em, req, TransitionActor.ADMIN, ctx.access.userId, now, ctx.requestId));
 }
 
 /** Lifts a restriction in force (administrators; Art. 18(3): the person sees when and why on their request). */
