@@ -71,11 +71,102 @@ export class MalformedEventError extends Error {
   }
 }
 
-/** Validates events before insert. */
+/**
+ * Validates events before insert. The zod schemas above are the specification (and give the types);
+ * this checks exactly the same rules by hand because it runs on every request with up to hundreds of
+ * subjects, where zod cost a third of a millisecond (a test holds the two to the same verdicts).
+ */
 export function validateEvents(events: unknown[]): AccessEvent[] {
   return events.map((e) => {
-    const parsed = AccessEvent.safeParse(e);
-    if (!parsed.success) throw new MalformedEventError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
-    return parsed.data;
+    const issues = eventIssues(e);
+    if (issues.length) throw new MalformedEventError(issues);
+    return e as AccessEvent;
   });
+}
+
+/** The zod schemas' verdict, for tests that compare it with `validateEvents`. */
+export function zodIssues(e: unknown): string[] {
+  const parsed = AccessEvent.safeParse(e);
+  return parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const COORDINATE_RE = /^[A-Z][A-Za-z0-9]*\.[A-Za-z_][A-Za-z0-9_]*$/;
+const RESOURCE_RE = /^(Course|Post|Comment|Enrollment|ApiToken|DataSubjectRequest):[0-9a-f-]{36}$/;
+const CATEGORY_COUNT = Object.keys(DATA_CATEGORIES).length;
+const CATEGORY_SET = new Set(Object.keys(DATA_CATEGORIES));
+const PURPOSE_SET = new Set(Object.keys(PURPOSES));
+const ACTOR_KINDS = new Set(['USER', 'AUDITOR', 'SERVICE', 'SYSTEM']);
+const ROLES = new Set(['ADMIN', 'INSTRUCTOR', 'STUDENT']);
+const OPERATION_TYPES = new Set(['query', 'mutation', 'system']);
+const COMMON_KEYS = ['id', 'tenantId', 'occurredAt', 'requestId', 'operationType', 'operationName', 'rootField', 'fields', 'purpose', 'actor',
+  'resources', 'itemCount', 'kind', 'outcome', 'subjects'];
+const KEYS = { READ: new Set(COMMON_KEYS), WRITE: new Set(COMMON_KEYS), DENY: new Set([...COMMON_KEYS, 'errorCode']) };
+const ACTOR_KEYS = new Set(['kind', 'role', 'userId', 'credentialId', 'ip', 'userAgent']);
+const SUBJECT_KEYS = new Set(['userId', 'categories']);
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isString = (v: unknown, max = Infinity, min = 0): boolean => typeof v === 'string' && v.length >= min && v.length <= max;
+const isUuid = (v: unknown) => typeof v === 'string' && UUID_RE.test(v);
+
+function unknownKeys(o: Record<string, unknown>, allowed: Set<string>, at: string, out: string[]) {
+  for (const k of Object.keys(o)) if (!allowed.has(k)) out.push(`${at}${at ? '.' : ''}${k}: unrecognized key`);
+}
+
+/** Every rule of the zod schemas, checked directly; returns the problems (empty: a valid event). */
+function eventIssues(e: unknown): string[] {
+  const out: string[] = [];
+  if (!isObject(e)) return ['event: expected an object'];
+  const kind = e.kind;
+  if (kind !== 'READ' && kind !== 'WRITE' && kind !== 'DENY') return ['kind: must be READ, WRITE or DENY'];
+  const need = (ok: boolean, path: string, what: string) => { if (!ok) out.push(`${path}: ${what}`); };
+  need(isUuid(e.id), 'id', 'must be a uuid');
+  need(isUuid(e.tenantId), 'tenantId', 'must be a uuid');
+  need(e.occurredAt instanceof Date && !Number.isNaN(e.occurredAt.getTime()), 'occurredAt', 'must be a valid date');
+  need(isString(e.requestId, 64, 1), 'requestId', 'must be 1 to 64 characters');
+  need(typeof e.operationType === 'string' && OPERATION_TYPES.has(e.operationType), 'operationType', 'must be query, mutation or system');
+  need(e.operationName === null || isString(e.operationName, 200), 'operationName', 'must be null or at most 200 characters');
+  need(typeof e.rootField === 'string' && COORDINATE_RE.test(e.rootField), 'rootField', 'must be a field coordinate like User.email');
+  need(Array.isArray(e.fields) && e.fields.length <= 1000 && e.fields.every((f) => typeof f === 'string' && COORDINATE_RE.test(f)),
+    'fields', 'must be at most 1000 field coordinates');
+  need(typeof e.purpose === 'string' && PURPOSE_SET.has(e.purpose), 'purpose', 'must be a known purpose');
+  need(Array.isArray(e.resources) && e.resources.length <= 100 && e.resources.every((r) => typeof r === 'string' && RESOURCE_RE.test(r)),
+    'resources', 'must be at most 100 Type:id references');
+  need(typeof e.itemCount === 'number' && Number.isInteger(e.itemCount) && e.itemCount >= 0, 'itemCount', 'must be a whole number ≥ 0');
+  const a = e.actor;
+  if (!isObject(a)) {
+    out.push('actor: expected an object');
+  } else {
+    need(typeof a.kind === 'string' && ACTOR_KINDS.has(a.kind), 'actor.kind', 'must be USER, AUDITOR, SERVICE or SYSTEM');
+    need(a.role === null || (typeof a.role === 'string' && ROLES.has(a.role)), 'actor.role', 'must be null or a role');
+    need(a.userId === null || isUuid(a.userId), 'actor.userId', 'must be null or a uuid');
+    need(a.credentialId === null || isString(a.credentialId, 64), 'actor.credentialId', 'must be null or at most 64 characters');
+    need(a.ip === null || isString(a.ip, 64), 'actor.ip', 'must be null or at most 64 characters');
+    need(a.userAgent === null || isString(a.userAgent, 512), 'actor.userAgent', 'must be null or at most 512 characters');
+    unknownKeys(a, ACTOR_KEYS, 'actor', out);
+  }
+  if (kind === 'DENY') {
+    need(e.outcome === 'DENIED', 'outcome', 'must be DENIED');
+    need(e.errorCode === 'FORBIDDEN', 'errorCode', 'must be FORBIDDEN');
+  } else {
+    need(e.outcome === 'SUCCESS', 'outcome', 'must be SUCCESS');
+  }
+  const subjects = e.subjects;
+  if (!Array.isArray(subjects)) {
+    out.push('subjects: expected an array');
+  } else {
+    if (kind !== 'DENY' && subjects.length < 1) out.push('subjects: at least one');
+    for (let i = 0; i < subjects.length; i++) {
+      const s = subjects[i];
+      if (!isObject(s)) { out.push(`subjects.${i}: expected an object`); continue; }
+      if (!isUuid(s.userId)) out.push(`subjects.${i}.userId: must be a uuid`);
+      const cats = s.categories;
+      if (!Array.isArray(cats) || cats.length < 1 || cats.length > CATEGORY_COUNT || !cats.every((c) => typeof c === 'string' && CATEGORY_SET.has(c))) {
+        out.push(`subjects.${i}.categories: must be 1 to ${CATEGORY_COUNT} known categories`);
+      }
+      if (Object.keys(s).length !== 2) unknownKeys(s, SUBJECT_KEYS, `subjects.${i}`, out);
+    }
+  }
+  unknownKeys(e, KEYS[kind], '', out);
+  return out;
 }
