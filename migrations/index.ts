@@ -6,6 +6,7 @@ import { Migration20261124200000_audit_seal } from './Migration20261124200000_au
 import { Migration20261125000000_data_subject_requests } from './Migration20261125000000_data_subject_requests';
 import { Migration20261125100000_processing_restriction } from './Migration20261125100000_processing_restriction';
 import { Migration20261125200000_erasure } from './Migration20261125200000_erasure';
+import { Migration20261125250000_recipient_notices } from './Migration20261125250000_recipient_notices';
 
 /**
  * Every migration, in order. Listed explicitly so the compiled server never depends on globbing a
@@ -19,4 +20,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125000000_data_subject_requests', class: Migration20261125000000_data_subject_requests },
   { name: 'Migration20261125100000_processing_restriction', class: Migration20261125100000_processing_restriction },
   { name: 'Migration20261125200000_erasure', class: Migration20261125200000_erasure },
+  { name: 'Migration20261125250000_recipient_notices', class: Migration20261125250000_recipient_notices },
 ];

@@ -65,6 +65,8 @@ const BY_ROOT_FIELD: Record<string, Purpose> = {
   'Query.legalHolds': 'data_subject_rights',
   'Mutation.placeLegalHold': 'data_subject_rights',
   'Mutation.releaseLegalHold': 'data_subject_rights',
+  'Query.recipientNotices': 'data_subject_rights',
+  'Mutation.markNoticeSent': 'data_subject_rights',
   'Mutation.updatePrivacySettings': 'data_subject_rights',
 };
 

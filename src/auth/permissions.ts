@@ -113,6 +113,7 @@ export const ruleTree: IRules = {
     dataRequest: isMember,
     erasurePlan: isMember,
     legalHolds: isAdmin,
+    recipientNotices: isAdmin,
   },
   Mutation: {
     createUser: isAdmin,
@@ -144,6 +145,7 @@ export const ruleTree: IRules = {
     liftRestriction: isAdmin,
     placeLegalHold: isAdmin,
     releaseLegalHold: isAdmin,
+    markNoticeSent: isAdmin,
     updatePrivacySettings: isAdmin,
   },
   // The caller's own view of itself. Auditors and services have no member: `user` is null for them.
@@ -213,6 +215,7 @@ export const ruleTree: IRules = {
   ErasureRowCounts: { '*': isMember },
   ErasureReceipt: { '*': isMember },
   LegalHold: { '*': isAdmin },
+  RecipientNotice: { '*': isAdmin },
   AccessRecordEdge: structural,
   IssuedTokenPayload: { '*': isAdmin },
   PageInfo: structural,

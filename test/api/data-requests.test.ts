@@ -4,6 +4,8 @@ import { seedTenant, sql, type Member, type SeededTenant } from '../support/seed
 import { JobRunner } from '../../src/jobs/queue';
 import { jobHandlers } from '../../src/jobs/handlers';
 import { COMPLAINT_NOTICE } from '../../src/modules/dsr/dsr.resolver';
+import { issueToken } from '../../src/modules/token/token.service';
+import { TokenKind } from '../../src/modules/token/api-token.entity';
 
 const DAY = 86_400_000;
 
@@ -238,6 +240,35 @@ describe('data-subject requests', () => {
     await runner.runDue();
     expect((await get(ivy.token, req.id)).data!.dataRequest.status).toBe('COMPLETED');
     await app.gql('mutation { updatePrivacySettings(input: { responseWindowDays: 30, autoApprove: [] }) { responseWindowDays } }', {}, admin.token);
+  });
+
+  it('recipients that received the old value are owed an Art. 19 notice; others are not', async () => {
+    const kim = await school.student();
+    const sis = await issueToken(app.orm.em.fork(), school.tenant.id, { kind: TokenKind.SERVICE, scopes: ['roster:read'], label: 'District SIS', ttlDays: 1 });
+    await issueToken(app.orm.em.fork(), school.tenant.id, { kind: TokenKind.SERVICE, scopes: ['roster:read'], label: 'Idle LMS', ttlDays: 1 });
+    // The SIS reads Kim's email; the idle integration reads nothing.
+    const read = await app.gql('query($id: ID!) { user(id: $id) { email } }', { id: kim.user.id }, sis.secret);
+    expect(read.errors).toBeUndefined();
+    const req = (await file(kim.token, { type: 'RECTIFICATION', changes: [{ field: 'EMAIL', value: 'kim.new@rights.test' }] })).data!.fileDataRequest;
+    await act(admin.token, 'approveDataRequest', { id: req.id });
+    await runner.runDue();
+    const notices = await app.gql<{ recipientNotices: { id: string; requestId: string; recipient: string; reason: string; categories: string[]; sentAt: string | null }[] }, object>(
+      '{ recipientNotices { id requestId recipient reason categories sentAt } }', {}, admin.token);
+    const mine = notices.data!.recipientNotices.filter((n) => n.requestId === req.id);
+    expect(mine.map(({ id: _id, ...n }) => n)).toEqual([
+      { requestId: req.id, recipient: 'District SIS', reason: 'RECTIFICATION', categories: ['user.contact.email'], sentAt: null },
+    ]);
+    const sent = await app.gql<{ markNoticeSent: { sentAt: string | null } }, object>('mutation($id: ID!) { markNoticeSent(id: $id) { sentAt } }', { id: mine[0].id }, admin.token);
+    expect(sent.data!.markNoticeSent.sentAt).not.toBeNull();
+    expect(codes(await app.gql('mutation($id: ID!) { markNoticeSent(id: $id) { sentAt } }', { id: mine[0].id }, admin.token))).toEqual(['BAD_USER_INPUT']);
+    const pending = await app.gql<{ recipientNotices: { id: string }[] }, object>('{ recipientNotices { id } }', {}, admin.token);
+    expect(pending.data!.recipientNotices.map((n) => n.id)).not.toContain(mine[0].id);
+    // A change of a category the SIS never received owes it nothing.
+    const again = (await file(kim.token, rectifyName('Kimberly'))).data!.fileDataRequest;
+    await act(admin.token, 'approveDataRequest', { id: again.id });
+    await runner.runDue();
+    const none = await app.gql<{ recipientNotices: { requestId: string }[] }, object>('{ recipientNotices(pendingOnly: false) { requestId } }', {}, admin.token);
+    expect(none.data!.recipientNotices.filter((n) => n.requestId === again.id)).toEqual([]);
   });
 
   it('a rectification that cannot be applied fails with its reason, and an administrator can retry it', async () => {

@@ -13,6 +13,8 @@ import { verifyAuditLog } from '../../src/audit/verify';
 import { privacyRegistry } from '../../src/privacy/registry';
 import { buildBareSchema } from '../../src/schema/build';
 import type { Course } from '../../src/modules/course/course.entity';
+import { issueToken } from '../../src/modules/token/token.service';
+import { TokenKind } from '../../src/modules/token/api-token.entity';
 
 const DAY = 86_400_000;
 const key = signingKeyFromPem(generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
@@ -116,8 +118,10 @@ describe('erasure', () => {
 
   it('approval restricts at once; after the grace period everything is scrubbed or deleted per policy, with a signed receipt', async () => {
     const zoe = await studentWithData({ givenName: 'Zoe', familyName: 'Zimmer', email: 'zoe.zimmer@forgetful.test', studentNumber: 'Z-42' });
-    // Zoe's history so far: her pseudonym and how many events name her.
+    // Zoe's history so far: her pseudonym and how many events name her. An integration received her email.
     await app.gql('{ viewer { user { email } } }', {}, zoe.token);
+    const sis = await issueToken(app.orm.em.fork(), school.tenant.id, { kind: TokenKind.SERVICE, scopes: ['roster:read'], label: 'District SIS', ttlDays: 1 });
+    expect((await app.gql('query($id: ID!) { user(id: $id) { email } }', { id: zoe.user.id }, sis.secret)).errors).toBeUndefined();
     const [{ pseudonym }] = await sql<{ pseudonym: string }>(app.orm, 'select pseudonym from subject_key where user_id = ?', [zoe.user.id]);
     const { id, purgeAfter } = await fileAndApprove(zoe);
     expect(Date.parse(purgeAfter) - Date.now()).toBeGreaterThan(29 * DAY);
@@ -161,7 +165,15 @@ describe('erasure', () => {
     expect(verify(null, receiptSignedBytes(receipt!.body), publicKeyFromRaw(key.publicKeyRaw), Buffer.from(receipt!.signature, 'base64'))).toBe(true);
     expect(receipt!.body).not.toMatch(/Zoe|Zimmer|zoe\.zimmer|Z-42/);
     expect(receipt!.body).not.toContain(zoe.user.id);
-    expect(JSON.parse(receipt!.body)).toMatchObject({ format: 'custos.erasure-receipt.v1', requestId: id, removed: { posts: 2, comments: 1, reactions: 1, tokens: 1 } });
+    expect(JSON.parse(receipt!.body)).toMatchObject({
+      format: 'custos.erasure-receipt.v1', requestId: id, removed: { posts: 2, comments: 1, reactions: 1, tokens: 1 }, recipientsNotified: 1,
+    });
+    // Art. 19: the integration that received her data is owed a notice.
+    const notices = await app.gql<{ recipientNotices: { requestId: string; recipient: string; reason: string; categories: string[] }[] }, object>(
+      '{ recipientNotices { requestId recipient reason categories } }', {}, admin.token);
+    expect(notices.data!.recipientNotices.filter((n) => n.requestId === id)).toEqual([
+      { requestId: id, recipient: 'District SIS', reason: 'ERASURE', categories: ['user.contact.email'] },
+    ]);
     // Nobody else was touched.
     expect((await sql(app.orm, "select 1 from app_user where id = ? and given_name = 'Carla'", [classmate.user.id])).length).toBe(1);
   });

@@ -89,6 +89,8 @@ const EXPECTED: Record<string, Outcome[]> = {
   'Query.legalHolds':      [U, F, F, F, F, ok, ok, F, F, U, U],
   'Mutation.placeLegalHold': [U, F, F, F, F, ok, NF, F, F, U, U],
   'Mutation.releaseLegalHold': [U, F, F, F, F, ok, NF, F, F, U, U],
+  'Query.recipientNotices': [U, F, F, F, F, ok, ok, F, F, U, U],
+  'Mutation.markNoticeSent': [U, F, F, F, F, ok, NF, F, F, U, U],
   'Mutation.updatePrivacySettings': [U, F, F, F, F, ok, ok, F, F, U, U],
 };
 
@@ -316,6 +318,14 @@ describe('the role matrix', () => {
       const [{ id }] = await sql<{ id: string }>(app.orm,
         "insert into legal_hold (id, tenant_id, user_id, reason) values (gen_random_uuid(), ?, ?, 'Audit') returning id", [north.tenant.id, student.user.id]);
       return { query: 'mutation($id: ID!) { releaseLegalHold(id: $id, reason: "Closed") { id releasedAt } }', variables: { id } };
+    },
+    'Query.recipientNotices': async () => ({ query: '{ recipientNotices { id recipient categories } }' }),
+    'Mutation.markNoticeSent': async () => {
+      const requestId = await requestOf(student, 'COMPLETED');
+      const [{ id }] = await sql<{ id: string }>(app.orm,
+        `insert into recipient_notice (id, tenant_id, request_id, credential_id, recipient, reason, categories, last_received_at)
+         values (gen_random_uuid(), ?, ?, 'cred', 'SIS', 'RECTIFICATION', '{user.name}', now()) returning id`, [north.tenant.id, requestId]);
+      return { query: 'mutation($id: ID!) { markNoticeSent(id: $id) { id sentAt } }', variables: { id } };
     },
     'Mutation.updatePrivacySettings': async () => ({
       query: 'mutation { updatePrivacySettings(input: { responseWindowDays: 30 }) { responseWindowDays } }',

@@ -6,6 +6,7 @@ import { DataRequestStatus, DataRequestType, DataSubjectRequest, TransitionActor
 import { PROCESS_JOB, recordSystemTransition, requestResource, transition } from './dsr.service';
 import { applyChanges, categoriesOf, RectificationRefused } from './rectification';
 import { restrictProcessing } from './restriction';
+import { queueRecipientNotices } from './notices';
 import { runNextErasureStep, type ErasureHooks } from './erasure';
 
 const S = DataRequestStatus;
@@ -29,6 +30,9 @@ async function fail(em: EntityManager, req: DataSubjectRequest, job: ClaimedJob,
 async function rectify(em: EntityManager, req: DataSubjectRequest, job: ClaimedJob, now: Date): Promise<void> {
   const applied = await applyChanges(em, req.tenantId, req.subjectId, req.changes ?? [], now);
   req.changes = applied;
+  await queueRecipientNotices(em, {
+    tenantId: req.tenantId, requestId: req.id, subjectId: req.subjectId, reason: 'RECTIFICATION', categories: categoriesOf(applied), before: now,
+  });
   await recordSystemAccess(em, {
     tenantId: req.tenantId, requestId: runId(job), operation: 'User.rectify', kind: 'WRITE', purpose: 'data_subject_rights',
     subjects: [{ userId: req.subjectId, categories: categoriesOf(applied) }], resources: [requestResource(req)], now,

@@ -11,6 +11,7 @@ import * as dsr from './dsr.service';
 import { activeHolds, erasurePlan, erasureRowCounts } from './erasure';
 import { ErasurePlan, ErasureReceipt, toActionKind } from './erasure.types';
 import { LegalHold, listLegalHolds, placeLegalHold, releaseLegalHold } from './legal-hold';
+import { listRecipientNotices, markNoticeSent, RecipientNotice } from './notices';
 import { forbidden, notFound, parseId } from '../../shared/errors';
 
 /** What a rejected person is told about where else they can turn (GDPR Art. 12(4), Art. 77; FERPA 99.63). */
@@ -63,6 +64,16 @@ export class DataSubjectRequestResolver {
     @Ctx() ctx: RequestContext,
   ) {
     return listLegalHolds(ctx, userId, activeOnly);
+  }
+
+  @Query(() => [RecipientNotice], { description: 'Art. 19 notices owed to recipients after rectifications and erasures, pending first; at most 500 (administrators).' })
+  recipientNotices(@Arg('pendingOnly', () => Boolean, { defaultValue: true }) pendingOnly: boolean, @Ctx() ctx: RequestContext) {
+    return listRecipientNotices(ctx, pendingOnly);
+  }
+
+  @Mutation(() => RecipientNotice, { description: 'Records that a recipient was told of a rectification or erasure.' })
+  markNoticeSent(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext) {
+    return markNoticeSent(ctx, id);
   }
 
   @Mutation(() => LegalHold, { description: 'Places a legal hold on a member\'s data, stating why: no erasure purge runs while it is active.' })

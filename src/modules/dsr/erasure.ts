@@ -3,7 +3,8 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { SigningKey } from '../../audit/checkpoint';
 import { recordSystemAccess, type SystemAccess } from '../../audit/system-events';
 import { forgetActorKey } from '../../audit/store';
-import type { DataCategory } from '../../privacy/categories';
+import { DATA_CATEGORIES, type DataCategory } from '../../privacy/categories';
+import { queueRecipientNotices } from './notices';
 import { ERASURE_POLICY, erasurePlanItems } from '../../privacy/erasure-policy';
 import { privacyRegistry } from '../../privacy/registry';
 import { buildBareSchema } from '../../schema/build';
@@ -14,12 +15,14 @@ import { DataRequestStatus, type DataSubjectRequest } from './dsr.entity';
  * records it as done in the request's `progress`; a crash inside a step rolls that step back, a crash
  * between steps resumes at the next one. Either way the end state is that of an uninterrupted run.
  */
-export const ERASURE_STEPS = ['start', 'content', 'profile', 'requests', 'receipt', 'finish'] as const;
+export const ERASURE_STEPS = ['start', 'notify', 'content', 'profile', 'requests', 'receipt', 'finish'] as const;
 export type ErasureStep = (typeof ERASURE_STEPS)[number];
 
 export interface ErasureProgress {
   done?: ErasureStep[];
   removed?: { posts?: number; comments?: number; reactions?: number; tokens?: number };
+  /** Art. 19 notices queued for recipients. */
+  notices?: number;
 }
 
 export const RECEIPT_FORMAT = 'custos.erasure-receipt.v1';
@@ -80,6 +83,14 @@ const STEPS: Record<ErasureStep, (c: StepContext, progress: ErasureProgress) => 
   /** Nothing to do here beyond the status: the hold check happens before any step. */
   async start() {},
 
+  /** Art. 19: every integration that received any of the person's data is owed a notice (found while the pseudonym still links). */
+  async notify(c, progress) {
+    progress.notices = await queueRecipientNotices(c.em, {
+      tenantId: c.req.tenantId, requestId: c.req.id, subjectId: c.req.subjectId, reason: 'ERASURE',
+      categories: Object.keys(DATA_CATEGORIES) as DataCategory[], before: c.now,
+    });
+  },
+
   /** Posts, comments and reactions: deleted (replies in the person's threads go with them). */
   async content(c, progress) {
     const { tenantId, subjectId } = c.req;
@@ -137,6 +148,7 @@ const STEPS: Record<ErasureStep, (c: StepContext, progress: ErasureProgress) => 
       erasedAt: c.now.toISOString(),
       policy: Object.entries(ERASURE_POLICY).map(([category, rule]) => ({ category, action: rule.action, legalBasis: rule.legalBasis })),
       removed: { posts: 0, comments: 0, reactions: 0, tokens: 0, ...progress.removed },
+      recipientsNotified: progress.notices ?? 0,
       keyId: c.signingKey.keyId,
     });
     await c.em.execute(
