@@ -1,4 +1,5 @@
 import { Migration } from '@mikro-orm/migrations';
+import { grantToApp, isolateByTenant } from './support';
 
 /**
  * Data-subject requests and the background jobs that carry them out.
@@ -83,21 +84,9 @@ export class Migration20261125000000_data_subject_requests extends Migration {
       create unique index job_pending_dedupe on job (dedupe_key) where finished_at is null and dedupe_key is not null;
       create index job_due_idx on job (run_at) where finished_at is null;
     `);
-    for (const table of ['privacy_settings', 'data_subject_request', 'job']) {
-      this.addSql(`
-        alter table ${table} enable row level security;
-        create policy tenant_isolation on ${table} using (tenant_id = custos_current_tenant()) with check (tenant_id = custos_current_tenant());
-      `);
-    }
-    this.addSql(`
-      do $$
-      declare r name := custos_app_role();
-      begin
-        execute format('grant select, insert, update on privacy_settings, data_subject_request to %I', r);
-        -- Requests enqueue work; handlers mark their job done in their own transaction. Claiming across tenants is the owner's.
-        execute format('grant select, insert, update on job to %I', r);
-      end $$;
-    `);
+    for (const table of ['privacy_settings', 'data_subject_request', 'job']) this.addSql(isolateByTenant(table));
+    // Requests enqueue work; handlers mark their job done in their own transaction. Claiming across tenants is the owner's.
+    this.addSql(grantToApp('select, insert, update on privacy_settings, data_subject_request', 'select, insert, update on job'));
   }
 
   override async down(): Promise<void> {

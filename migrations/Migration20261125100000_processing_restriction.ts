@@ -1,4 +1,5 @@
 import { Migration } from '@mikro-orm/migrations';
+import { grantToApp, isolateByTenant } from './support';
 
 /** Tables whose rows belong to one person, and the column naming them. */
 const PERSON_ROWS: [table: string, column: string][] = [
@@ -29,8 +30,7 @@ export class Migration20261125100000_processing_restriction extends Migration {
         since timestamptz(3) not null default now(),
         primary key (tenant_id, user_id, reason)
       );
-      alter table processing_restriction enable row level security;
-      create policy tenant_isolation on processing_restriction using (tenant_id = custos_current_tenant()) with check (tenant_id = custos_current_tenant());
+      ${isolateByTenant('processing_restriction')}
 
       create function custos_hidden_people() returns uuid[] language sql stable as $$
         select case when coalesce(current_setting('custos.viewer_privileged', true), '') = 'on' then '{}'::uuid[]
@@ -72,11 +72,7 @@ export class Migration20261125100000_processing_restriction extends Migration {
          where t.slug = p_tenant_slug and u.email = p_email
       $$;
 
-      do $$
-      declare r name := custos_app_role();
-      begin
-        execute format('grant select, insert, delete on processing_restriction to %I', r);
-      end $$;
+      ${grantToApp('select, insert, delete on processing_restriction')}
     `);
   }
 

@@ -1,4 +1,5 @@
 import { Migration } from '@mikro-orm/migrations';
+import { grantToApp, isolateByTenant } from './support';
 
 /**
  * Erasure with retention.
@@ -38,22 +39,9 @@ export class Migration20261125200000_erasure extends Migration {
         created_at timestamptz(3) not null default now()
       );
     `);
-    for (const table of ['legal_hold', 'erasure_receipt']) {
-      this.addSql(`
-        alter table ${table} enable row level security;
-        create policy tenant_isolation on ${table} using (tenant_id = custos_current_tenant()) with check (tenant_id = custos_current_tenant());
-      `);
-    }
-    this.addSql(`
-      do $$
-      declare r name := custos_app_role();
-      begin
-        execute format('grant select, insert, update on legal_hold to %I', r);
-        execute format('grant select, insert on erasure_receipt to %I', r);
-        -- Erasure deletes the person's pseudonym link and key (their log entries stay, unlinkable).
-        execute format('grant delete on subject_key to %I', r);
-      end $$;
-    `);
+    for (const table of ['legal_hold', 'erasure_receipt']) this.addSql(isolateByTenant(table));
+    // Erasure deletes the person's pseudonym link and key (their log entries stay, unlinkable).
+    this.addSql(grantToApp('select, insert, update on legal_hold', 'select, insert on erasure_receipt', 'delete on subject_key'));
   }
 
   override async down(): Promise<void> {

@@ -1,4 +1,5 @@
 import { Migration } from '@mikro-orm/migrations';
+import { grantToApp, isolateByTenant } from './support';
 
 /**
  * Art. 19 notices: when a person's data is rectified or erased, every recipient that received the
@@ -23,14 +24,9 @@ export class Migration20261125250000_recipient_notices extends Migration {
         unique (request_id, credential_id)
       );
       create index recipient_notice_pending_idx on recipient_notice (tenant_id, created_at) where sent_at is null;
-      alter table recipient_notice enable row level security;
-      create policy tenant_isolation on recipient_notice using (tenant_id = custos_current_tenant()) with check (tenant_id = custos_current_tenant());
-      do $$
-      declare r name := custos_app_role();
-      begin
-        execute format('grant select, insert, update on recipient_notice to %I', r);
-      end $$;
     `);
+    this.addSql(isolateByTenant('recipient_notice'));
+    this.addSql(grantToApp('select, insert, update on recipient_notice'));
   }
 
   override async down(): Promise<void> {
