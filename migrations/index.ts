@@ -7,6 +7,7 @@ import { Migration20261125000000_data_subject_requests } from './Migration202611
 import { Migration20261125100000_processing_restriction } from './Migration20261125100000_processing_restriction';
 import { Migration20261125200000_erasure } from './Migration20261125200000_erasure';
 import { Migration20261125250000_recipient_notices } from './Migration20261125250000_recipient_notices';
+import { Migration20261125260000_inactive_accounts } from './Migration20261125260000_inactive_accounts';
 
 /**
  * Every migration, in order. Listed explicitly so the compiled server never depends on globbing a
@@ -21,4 +22,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125100000_processing_restriction', class: Migration20261125100000_processing_restriction },
   { name: 'Migration20261125200000_erasure', class: Migration20261125200000_erasure },
   { name: 'Migration20261125250000_recipient_notices', class: Migration20261125250000_recipient_notices },
+  { name: 'Migration20261125260000_inactive_accounts', class: Migration20261125260000_inactive_accounts },
 ];

@@ -1,7 +1,9 @@
 import type { JobHandlers } from './queue';
 import { dsrJobs } from '../modules/dsr/dsr.jobs';
+import { inactiveAccountJobs } from '../modules/dsr/inactive-accounts';
 
 /** Every kind of background job Custos runs, by kind. */
 export const jobHandlers: JobHandlers = {
   ...dsrJobs,
+  ...inactiveAccountJobs,
 };

@@ -203,6 +203,47 @@ describe('erasure', () => {
     expect((await stateOf(yan, id)).counts).toMatchObject({ posts: '0', subject_keys: '0', receipts: '1' });
   });
 
+  it('inactive accounts are erased under the tenant\'s policy, through the ordinary erasure; active ones and administrators are kept', async () => {
+    const dormant = await seedTenant(app.orm, 'Dormant');
+    const head = await dormant.admin();
+    const idleAdmin = await dormant.admin();
+    const active = await dormant.student();
+    const idle = await dormant.student();
+    const longAgo = new Date(clock - 200 * DAY);
+    await sql(app.orm, 'update app_user set created_at = ? where id = any(?::uuid[])', [longAgo, `{${[active.user.id, idle.user.id, idleAdmin.user.id].join(',')}}`]);
+    await sql(app.orm, 'update api_token set last_used_at = ? where user_id = ?', [new Date(clock - DAY), active.user.id]);
+    await sql(app.orm, 'update api_token set last_used_at = null where user_id = ?', [idle.user.id]);
+
+    expect(codes(await app.gql('mutation { updatePrivacySettings(input: { inactiveAccountDays: 10 }) { inactiveAccountDays } }', {}, head.token)))
+      .toEqual(['BAD_USER_INPUT']);
+    const set = await app.gql<{ updatePrivacySettings: { inactiveAccountDays: number } }, object>(
+      'mutation { updatePrivacySettings(input: { inactiveAccountDays: 90 }) { inactiveAccountDays } }', {}, head.token);
+    expect(set.data!.updatePrivacySettings.inactiveAccountDays).toBe(90);
+    await runner().runDue();
+
+    const erasures = await sql<{ subject_id: string; status: string; filed_on_behalf: boolean; statuses: string[]; bys: string[] }>(app.orm,
+      `select subject_id, status, filed_on_behalf, array(select h->>'status' from jsonb_array_elements(history) h) as statuses,
+              array(select h->>'by' from jsonb_array_elements(history) h) as bys
+         from data_subject_request where tenant_id = ? and type = 'ERASURE'`, [dormant.tenant.id]);
+    expect(erasures).toEqual([{ subject_id: idle.user.id, status: 'APPROVED', filed_on_behalf: true, statuses: ['SUBMITTED', 'APPROVED'], bys: ['SYSTEM', 'SYSTEM'] }]);
+    expect(codes(await app.gql('{ viewer { kind } }', {}, idle.token))).toEqual(['UNAUTHENTICATED']);
+    expect((await app.gql('{ viewer { kind } }', {}, active.token)).errors).toBeUndefined();
+    // The sweep waits for tomorrow, and does not file twice.
+    const [sweep] = await sql<{ run_at: Date; finished_at: Date | null }>(app.orm,
+      "select run_at, finished_at from job where tenant_id = ? and kind = 'retention.inactive_accounts'", [dormant.tenant.id]);
+    expect(sweep.finished_at).toBeNull();
+    expect(new Date(sweep.run_at).getTime()).toBeGreaterThan(clock + DAY / 2);
+    clock += 2 * DAY;
+    await runner().runDue();
+    expect(await sql(app.orm, "select 1 from data_subject_request where tenant_id = ? and type = 'ERASURE'", [dormant.tenant.id])).toHaveLength(1);
+    // Turning the policy off ends the sweep at its next run.
+    await app.gql('mutation { updatePrivacySettings(input: { inactiveAccountDays: 0 }) { inactiveAccountDays } }', {}, head.token);
+    clock += 2 * DAY;
+    await runner().runDue();
+    expect((await sql<{ outcome: string }>(app.orm, "select outcome from job where tenant_id = ? and kind = 'retention.inactive_accounts'", [dormant.tenant.id]))[0].outcome)
+      .toBe('DONE');
+  });
+
   describe('a crash at any point, then a rerun, ends exactly like an uninterrupted run', () => {
     let reference: Awaited<ReturnType<typeof stateOf>>;
 

@@ -135,6 +135,30 @@ export async function fileRequest(ctx: RequestContext, input: FileDataRequestInp
   });
 }
 
+/**
+ * Files and approves an erasure on the institution's policy rather than anyone's request (inactive
+ * accounts): actor SYSTEM, then the ordinary erasure (restriction now, purge after the grace period,
+ * legal holds respected). Returns null when the person already has an open or completed erasure.
+ */
+export async function fileErasureByPolicy(em: EntityManager, tenantId: string, subjectId: string, note: string, now: Date, runId: string):
+  Promise<DataSubjectRequest | null> {
+  const [existing] = await em.execute(
+    `select 1 from data_subject_request where tenant_id = ? and subject_id = ? and type = 'ERASURE' and status = any(?::text[])`,
+    [tenantId, subjectId, `{${[...OPEN_STATUSES, S.COMPLETED].join(',')}}`]);
+  if (existing) return null;
+  const settings = await loadPrivacySettings(em, tenantId);
+  const req = em.create(DataSubjectRequest, {
+    id: randomUUID(), tenantId, subjectId, type: DataRequestType.ERASURE, status: S.SUBMITTED, filedBy: null, filedOnBehalf: true, note,
+    changes: null, filedAt: now, dueAt: new Date(now.getTime() + settings.responseWindowDays * DAY_MS),
+    history: [{ status: S.SUBMITTED, at: now.toISOString(), by: TransitionActor.SYSTEM }], updatedAt: now,
+  });
+  await em.flush();
+  await recordSystemTransition(em, req, 'DataSubjectRequest.fileByPolicy', runId, now);
+  await approve(em, req, TransitionActor.SYSTEM, null, now, runId);
+  await recordSystemTransition(em, req, 'DataSubjectRequest.autoApprove', runId, now);
+  return req;
+}
+
 const openRequestExists = (id: string | null) => new AppError(ErrorCode.BAD_USER_INPUT,
   'This person already has an open request of this type; it must be decided or cancelled first.',
   { reason: 'OPEN_REQUEST_EXISTS', field: 'type', ...(id ? { openRequestId: id } : {}) });

@@ -3,6 +3,8 @@ import { ArrayMaxSize, IsOptional, Max, Min } from 'class-validator';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { NoPersonalData } from '../../privacy/classify';
 import { DataRequestType } from './dsr.entity';
+import { enqueueJob } from '../../jobs/queue';
+import { badInput } from '../../shared/errors';
 
 /** Defaults when a tenant has not changed them (GDPR Art. 12(3): one month; erasure grace 30 days; links live a week). */
 export const PRIVACY_DEFAULTS = {
@@ -11,7 +13,11 @@ export const PRIVACY_DEFAULTS = {
   erasureGraceDays: 30,
   exportLinkDays: 7,
   showAccessorNames: false,
+  inactiveAccountDays: null as number | null,
 };
+
+/** The daily sweep that erases inactive accounts (see inactive-accounts.ts). */
+export const INACTIVE_SWEEP_JOB = 'retention.inactive_accounts';
 
 /** The tenant's data-protection settings: how requests are answered. Institution policy, not personal data. */
 @NoPersonalData()
@@ -31,6 +37,13 @@ export class PrivacySettings {
 
   @Field(() => Boolean, { description: 'Whether exports name the people who accessed a person\'s data (otherwise their role only).' })
   showAccessorNames!: boolean;
+
+  @Field(() => Int, {
+    nullable: true,
+    description: 'Members (other than administrators) inactive this many days are erased, through the ordinary erasure with its grace ' +
+      'period and legal holds. Null: accounts are kept.',
+  })
+  inactiveAccountDays!: number | null;
 }
 
 @InputType()
@@ -53,6 +66,10 @@ export class UpdatePrivacySettingsInput {
 
   @Field(() => Boolean, { nullable: true })
   showAccessorNames?: boolean | null;
+
+  @Field(() => Int, { nullable: true, description: '30 to 3650 days; 0 turns the policy off.' })
+  @IsOptional() @Min(0) @Max(3650)
+  inactiveAccountDays?: number | null;
 }
 
 interface SettingsRow {
@@ -61,6 +78,7 @@ interface SettingsRow {
   erasure_grace_days: number;
   export_link_days: number;
   show_accessor_names: boolean;
+  inactive_account_days: number | null;
 }
 
 const fromRow = (r: SettingsRow | undefined): PrivacySettings => (r ? {
@@ -69,11 +87,13 @@ const fromRow = (r: SettingsRow | undefined): PrivacySettings => (r ? {
   erasureGraceDays: r.erasure_grace_days,
   exportLinkDays: r.export_link_days,
   showAccessorNames: r.show_accessor_names,
+  inactiveAccountDays: r.inactive_account_days,
 } : { ...PRIVACY_DEFAULTS, autoApprove: [...PRIVACY_DEFAULTS.autoApprove] });
 
 export async function loadPrivacySettings(em: EntityManager, tenantId: string): Promise<PrivacySettings> {
   const [row] = await em.execute<SettingsRow[]>(
-    'select response_window_days, auto_approve, erasure_grace_days, export_link_days, show_accessor_names from privacy_settings where tenant_id = ?',
+    `select response_window_days, auto_approve, erasure_grace_days, export_link_days, show_accessor_names, inactive_account_days
+       from privacy_settings where tenant_id = ?`,
     [tenantId]);
   return fromRow(row);
 }
@@ -87,14 +107,24 @@ export async function savePrivacySettings(em: EntityManager, tenantId: string, i
     erasureGraceDays: input.erasureGraceDays ?? current.erasureGraceDays,
     exportLinkDays: input.exportLinkDays ?? current.exportLinkDays,
     showAccessorNames: input.showAccessorNames ?? current.showAccessorNames,
+    inactiveAccountDays: input.inactiveAccountDays == null ? current.inactiveAccountDays : input.inactiveAccountDays || null,
   };
+  if (next.inactiveAccountDays !== null && next.inactiveAccountDays < 30) {
+    throw badInput('inactiveAccountDays must be at least 30 (or 0 to turn the policy off).', 'inactiveAccountDays');
+  }
   await em.execute(
-    `insert into privacy_settings (tenant_id, response_window_days, auto_approve, erasure_grace_days, export_link_days, show_accessor_names, updated_at)
-     values (?, ?, ?::text[], ?, ?, ?, now())
+    `insert into privacy_settings (tenant_id, response_window_days, auto_approve, erasure_grace_days, export_link_days, show_accessor_names,
+                                   inactive_account_days, updated_at)
+     values (?, ?, ?::text[], ?, ?, ?, ?, now())
      on conflict (tenant_id) do update set response_window_days = excluded.response_window_days, auto_approve = excluded.auto_approve,
        erasure_grace_days = excluded.erasure_grace_days, export_link_days = excluded.export_link_days,
-       show_accessor_names = excluded.show_accessor_names, updated_at = now()`,
-    [tenantId, next.responseWindowDays, `{${next.autoApprove.join(',')}}`, next.erasureGraceDays, next.exportLinkDays, next.showAccessorNames],
+       show_accessor_names = excluded.show_accessor_names, inactive_account_days = excluded.inactive_account_days, updated_at = now()`,
+    [tenantId, next.responseWindowDays, `{${next.autoApprove.join(',')}}`, next.erasureGraceDays, next.exportLinkDays, next.showAccessorNames,
+      next.inactiveAccountDays],
   );
+  // The sweep reschedules itself daily while the policy is on; turning it on starts it.
+  if (next.inactiveAccountDays !== null) {
+    await enqueueJob(em, { tenantId, kind: INACTIVE_SWEEP_JOB, dedupeKey: `${INACTIVE_SWEEP_JOB}:${tenantId}` });
+  }
   return next;
 }
