@@ -1,8 +1,9 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from '../shared/logger';
 import { pgTimestamp } from '../db/timestamps';
-import { append, frontierIds, leafHash, nodeKey, rootFrom, type Hash, type StoredNode } from './merkle';
-import { EVENT_FIELDS, leafBytes, type EventRecord } from './leaf';
+import { append, frontierIds, nodeKey, rootFrom, type Hash, type StoredNode } from './merkle';
+import { EVENT_FIELDS, type EventRecord } from './leaf';
+import { eventLeafHash } from './leaf-writer';
 import { execBound, pgArray } from '../db/bound';
 import { checkpointHash, signCheckpoint, type Checkpoint, type SigningKey } from './checkpoint';
 
@@ -70,7 +71,8 @@ export async function sealOnce(owner: MikroORM, key: SigningKey, opts: SealOptio
     if (rows.length > batchSize) {
       // Stop before the first transaction that did not fit whole; one huge transaction is taken whole.
       const cut = rows[batchSize].txid;
-      rows = rows.filter((r) => BigInt(r.txid) < BigInt(cut));
+      const below = BigInt(cut);
+      rows = rows.filter((r) => BigInt(r.txid) < below);
       if (rows.length === 0) {
         rows = await execBound(em, `select ${EVENT_FIELDS}, e.txid::text as txid from access_event e where e.txid = ?::xid8 order by e.id`, [cut]);
         sealedBelow = (BigInt(cut) + 1n).toString();
@@ -82,9 +84,11 @@ export async function sealOnce(owner: MikroORM, key: SigningKey, opts: SealOptio
     const subjects = await subjectsOf(em, rows.map((r) => r.id));
     const byTenant = new Map<string, EventRecord[]>();
     for (const r of rows) {
-      const list = byTenant.get(r.tenant_id) ?? [];
-      list.push({ ...r, subjects: subjects.get(r.id) ?? [] });
-      byTenant.set(r.tenant_id, list);
+      let list = byTenant.get(r.tenant_id);
+      if (!list) byTenant.set(r.tenant_id, (list = []));
+      const event = r as typeof r & EventRecord; // the rows are ours: no copy of each
+      event.subjects = subjects.get(r.id) ?? [];
+      list.push(event);
     }
     const checkpoints: Checkpoint[] = [];
     for (const [tenantId, events] of byTenant) {
@@ -119,7 +123,7 @@ async function appendToTree(em: EntityManager, tenantId: string, events: EventRe
   const previous = last ? checkpointFromRow(last) : null;
   const size = previous?.treeSize ?? 0;
   const frontier = await loadNodes(em, tenantId, frontierIds(size));
-  const leaves = events.map((e) => leafHash(leafBytes(e)));
+  const leaves = events.map((e) => eventLeafHash(e)); // = leafHash(leafBytes(e)), without JSON.stringify
   const grown = append(size, frontier, leaves);
   await execBound(em,
     `insert into audit_leaf (tenant_id, leaf_index, event_id)

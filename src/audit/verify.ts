@@ -55,17 +55,20 @@
  * sharing one exported snapshot, decoded straight from the wire buffers (node-postgres' row parser costs
  * more than the hashing): (1) events with their leaf and level-0 node, and (2) their subject rows, both
  * sorted by event id and merged in lockstep; (3) the stored nodes in post-order (tenant, position, level),
- * checked with a binary counter. Sequential scans and in-memory sorts replace an index probe per event
+ * checked with a binary counter. Sequential scans, hash joins and sorts replace an index probe per event
  * (one probe costs more than hashing the event). Memory stays bounded: a bitmap of 1 bit per leaf, a few
- * hundred buffered rows, O(log n) nodes per tenant. The single Node.js thread is the bottleneck (leafBytes
- * and SHA-256 alone take ~6 µs per event on a slow core); the next step would be to split the event-id
- * range across worker threads, each with its own pair of streams.
+ * hundred buffered rows, O(log n) nodes per tenant. Per event, no string or object is made: rows waiting
+ * for the merge are copied into an arena, and the leaf bytes are written straight from the row buffers
+ * (LeafWriter, byte-identical to leafBytes) and hashed into a latin1 string, not a Buffer (~1 µs less per
+ * hash). What is left on a slow core, per event: two SHA-256 (~1 µs each), writing the leaf (~2.5 µs) and
+ * node-postgres' handling of six COPY messages; PostgreSQL's side of the events stream costs about as much
+ * again. Splitting the event-id range across worker threads would only pay off with more cores.
  */
 import crypto, { createHash, verify as verifySignature, type KeyObject } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Client as PgClient } from 'pg';
-import { leafBytes, type EventRecord } from './leaf';
 import { HASH_SIZE, type Hash } from './merkle';
+import { LeafWriter, PG_EPOCH_US, compareBytes, int64At, type BinarySubjects } from './leaf-writer';
 import { checkpointBytes, checkpointHash, keyIdOf, publicKeyFromRaw, type Checkpoint } from './checkpoint';
 
 // ---------------------------------------------------------------------------------------------
@@ -158,21 +161,16 @@ export function checkpointFromJson(value: unknown): Checkpoint {
 // Hashing (node:crypto; one-shot where available: the same SHA-256 values as merkle.ts)
 // ---------------------------------------------------------------------------------------------
 
-const oneShot = (crypto as unknown as { hash?: (alg: string, data: Buffer, enc: 'buffer') => Buffer }).hash;
-const LEAF_PREFIX = Buffer.from([0]);
+// A latin1 string result: asking node:crypto for a Buffer costs ~1 µs more per hash.
+const oneShot = (crypto as unknown as { hash?: (alg: string, data: Buffer, enc: 'latin1') => string }).hash;
 const nodeInput = Buffer.alloc(1 + 2 * HASH_SIZE, 1);
-
-function hashLeaf(bytes: Buffer): Hash {
-  if (oneShot) return oneShot('sha256', Buffer.concat([LEAF_PREFIX, bytes], bytes.length + 1), 'buffer');
-  return createHash('sha256').update(LEAF_PREFIX).update(bytes).digest();
-}
 
 /** RFC 6962 interior node hash, SHA-256(0x01 || left || right). */
 function hashNode(left: Hash, right: Hash): Hash {
   if (!oneShot) return createHash('sha256').update(nodeInput.subarray(0, 1)).update(left).update(right).digest();
   left.copy(nodeInput, 1);
   right.copy(nodeInput, 1 + HASH_SIZE);
-  return oneShot('sha256', nodeInput, 'buffer');
+  return Buffer.from(oneShot('sha256', nodeInput, 'latin1'), 'latin1');
 }
 
 /** MTH from the peaks of a tree, left to right (RFC 6962: fold right to left). Null if a peak is unknown. */
@@ -190,8 +188,6 @@ const same = (a: Buffer | null | undefined, b: Buffer | null | undefined) => !!a
 // ---------------------------------------------------------------------------------------------
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** Microseconds from the Unix epoch to PostgreSQL's (2000-01-01). */
-const PG_EPOCH_US = 946_684_800_000_000;
 const MAX_FIELDS = 32;
 
 interface PgConnection {
@@ -199,8 +195,8 @@ interface PgConnection {
   stream: { pause(): void; resume(): void };
 }
 
-/** One row: field i is buf[off[i], off[i] + len[i]), len -1 for NULL. The arrays are reused: copy what you keep. */
-type RowHandler = (buf: Buffer, off: Int32Array, len: Int32Array) => void;
+/** One row of n fields: field i is buf[off[i], off[i] + len[i]), len -1 for NULL. The arrays are reused: copy what you keep. */
+type RowHandler = (buf: Buffer, off: Int32Array, len: Int32Array, n: number) => void;
 
 /**
  * `COPY (query) TO STDOUT (FORMAT binary)` as a pg Submittable (like pg-copy-streams): pg hands over its
@@ -255,7 +251,7 @@ class CopyOut {
       let complete = true;
       for (let i = 0; i < n; i++) {
         if (o + 4 > buf.length) { complete = false; break; }
-        const l = buf.readInt32BE(o);
+        const l = (buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3]; // readInt32BE, inlined: the hottest loop
         o += 4;
         off[i] = o;
         len[i] = l;
@@ -264,7 +260,7 @@ class CopyOut {
       }
       if (!complete) { this.rest = Buffer.from(buf.subarray(start)); return; } // pg may reuse its buffer: copy
       try {
-        this.onRow(buf, off, len);
+        this.onRow(buf, off, len, n);
       } catch (err) {
         return this.fail(err instanceof Error ? err : new Error(String(err)));
       }
@@ -306,10 +302,6 @@ function uuidAt(b: Buffer, o: number): string {
   const h = b.toString('hex', o, o + 16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
-const int64At = (b: Buffer, o: number) => b.readInt32BE(o) * 4294967296 + b.readUInt32BE(o + 4);
-const textAt = (b: Buffer, off: Int32Array, len: Int32Array, i: number) => (len[i] < 0 ? null : b.toString('utf8', off[i], off[i] + len[i]));
-const uuidOf = (b: Buffer, off: Int32Array, len: Int32Array, i: number) => (len[i] < 0 ? null : uuidAt(b, off[i]));
-const hexAt = (b: Buffer, o: number) => b.toString('hex', o, o + 16);
 /** A copy: node-postgres may reuse the buffer a message was read from. */
 function bytesOf(b: Buffer, off: Int32Array, len: Int32Array, i: number): Buffer | null {
   if (len[i] < 0) return null;
@@ -318,27 +310,67 @@ function bytesOf(b: Buffer, off: Int32Array, len: Int32Array, i: number): Buffer
   return out;
 }
 
-/** A text[] (any dimensions, like node-postgres' text parser: nested arrays for 2-D and up). */
-function textArrayAt(b: Buffer, off: Int32Array, len: Int32Array, i: number): unknown[] | null {
-  if (len[i] < 0) return null;
-  let o = off[i];
-  const ndim = b.readInt32BE(o);
-  o += 12; // ndim, has-nulls flag, element type
-  if (ndim === 0) return [];
-  const dims: number[] = [];
-  for (let d = 0; d < ndim; d++, o += 8) dims.push(b.readInt32BE(o));
-  const read = (d: number): unknown[] => {
-    const out: unknown[] = new Array(dims[d]);
-    for (let k = 0; k < dims[d]; k++) {
-      if (d < ndim - 1) { out[k] = read(d + 1); continue; }
-      const l = b.readInt32BE(o);
-      o += 4;
-      out[k] = l < 0 ? null : b.toString('utf8', o, o + l);
-      if (l > 0) o += l;
+/**
+ * Rows of one COPY stream waiting for the merge. node-postgres reuses the buffers it hands over, so each
+ * row is copied into one growing arena: no object, string or Buffer per row. Row r's field i is
+ * data[off[r * fields + i], … + len[r * fields + i]) (len -1: NULL); rows head … tail - 1 are queued.
+ */
+class RowQueue {
+  data: Buffer;
+  off: Int32Array;
+  len: Int32Array;
+  head = 0;
+  tail = 0;
+  private used = 0;
+
+  /** Room for `rows` rows of `rowBytes`: far more than the merge keeps, so the rows queued are rarely moved. */
+  constructor(readonly fields: number, rows: number, rowBytes: number) {
+    this.data = Buffer.allocUnsafe(rows * rowBytes);
+    this.off = new Int32Array(rows * fields);
+    this.len = new Int32Array(rows * fields);
+  }
+
+  get size(): number { return this.tail - this.head; }
+
+  push(b: Buffer, off: Int32Array, len: Int32Array, n: number): void {
+    const nf = this.fields;
+    if (this.head === this.tail) this.head = this.tail = this.used = 0;
+    const start = off[0];
+    const end = off[n - 1] + Math.max(len[n - 1], 0);
+    if ((this.tail + 1) * nf > this.off.length || this.used + (end - start) > this.data.length) this.compact(end - start);
+    b.copy(this.data, this.used, start, end);
+    const shift = this.used - start;
+    const base = this.tail * nf;
+    for (let i = 0; i < nf; i++) {
+      this.off[base + i] = i < n ? off[i] + shift : this.used + end - start;
+      this.len[base + i] = i < n ? len[i] : -1;
     }
-    return out;
-  };
-  return read(0);
+    this.used += end - start;
+    this.tail++;
+  }
+
+  /** Moves the queued rows to the front, growing the arena and the offsets if they stay too small. */
+  private compact(bytes: number): void {
+    const nf = this.fields;
+    const rows = this.tail - this.head;
+    const from = rows ? this.off[this.head * nf] : this.used;
+    const live = this.used - from;
+    const data = live + bytes > this.data.length / 2 ? Buffer.allocUnsafe(Math.max(2 * this.data.length, live + bytes)) : this.data;
+    this.data.copy(data, 0, from, this.used);
+    const grow = (rows + 1) * nf > this.off.length / 2;
+    const off = grow ? new Int32Array(2 * this.off.length) : this.off;
+    const len = grow ? new Int32Array(2 * this.len.length) : this.len;
+    for (let i = 0; i < rows * nf; i++) {
+      off[i] = this.off[this.head * nf + i] - from;
+      len[i] = this.len[this.head * nf + i];
+    }
+    this.data = data;
+    this.off = off;
+    this.len = len;
+    this.used = live;
+    this.head = 0;
+    this.tail = rows;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -651,7 +683,7 @@ async function verifyInSnapshot([c0, c1, c2]: [PgClient, PgClient, PgClient], ct
            e.error_code, e.item_count, e.actor_ip, e.actor_user_agent, e.txid < '${watermark}'::xid8 as below
       from access_event e
       full join audit_leaf l on l.event_id = e.id
-      left join audit_node n on n.tenant_id = l.tenant_id and n.level = 0 and n.idx = l.leaf_index
+      left join audit_node n on n.tenant_id = l.tenant_id and n.level = 0 and n.idx = l.leaf_index and n.tenant_id = any(${idList})
      where coalesce(l.tenant_id, e.tenant_id) = any(${idList})
      order by 1`;
   const subjectsSql = `
@@ -665,10 +697,13 @@ async function verifyInSnapshot([c0, c1, c2]: [PgClient, PgClient, PgClient], ct
       from audit_node n where n.tenant_id = any(${idList})
      order by 1, 2 nulls last, 3`;
 
+  // The planner cannot estimate the coalesce filter (it guesses 1/40 of the rows) and would probe
+  // audit_node's index once per leaf: hash joins are ~1/3 faster, and the events stream is the slowest.
+  await c0.query('set local enable_nestloop = off');
   const pass1 = new EventPass(states, cutoffMs);
   const pass2 = new NodePass(states);
-  const ev = copyOut(c0, eventsSql, (b, off, len) => pass1.onEvent(b, off, len));
-  const sub = copyOut(c1, subjectsSql, (b, off, len) => pass1.onSubject(b, off, len));
+  const ev = copyOut(c0, eventsSql, (b, off, len, n) => pass1.onEvent(b, off, len, n));
+  const sub = copyOut(c1, subjectsSql, (b, off, len, n) => pass1.onSubject(b, off, len, n));
   const nodes = copyOut(c2, nodesSql, (b, off, len) => pass2.onNode(b, off, len));
   pass1.streams = { events: ev.copy, subjects: sub.copy };
   // A stream that fails may leave another paused, waiting for it: close every connection then (they are ours).
@@ -690,6 +725,7 @@ async function verifyInSnapshot([c0, c1, c2]: [PgClient, PgClient, PgClient], ct
   pass1.finish();
 
   // ---- classification ----
+  await c0.query('set local enable_nestloop = default'); // its follow-up reads want index probes
   await classify(c0, states, ctx, fail);
 
   failures.sort((a, b) => FAILURE_PRECEDENCE.indexOf(a.code) - FAILURE_PRECEDENCE.indexOf(b.code)
@@ -714,112 +750,96 @@ async function verifyInSnapshot([c0, c1, c2]: [PgClient, PgClient, PgClient], ct
 // Pass 1: events and their subjects, merged by event id
 // ---------------------------------------------------------------------------------------------
 
-interface EventRow {
-  /** Event id as 32 hex digits: the merge key (same order as uuid's). */
-  key: string;
-  leafTenant: TenantState | null;
-  leafIndex: number;
-  stored: Hash | null;
-  below: boolean;
-  occurredUs: number;
-  event: EventRecord | null;
-  /** The event's own tenant as 32 hex digits (also when it is not in a tree). */
-  tenantHex: string | null;
-}
-
-interface SubjectRow {
-  eventKey: string;
-  pseudonym: string;
-  categories: string[];
-  tenantHex: string;
-  occurredUs: number;
-}
+/** Fields of the event stream: merge key, leaf tenant and index, stored leaf hash, the event's columns (EVENT_FIELDS' order), below. */
+const EV = { key: 0, leafTenant: 1, leafIndex: 2, stored: 3, event: 4, tenant: 5, occurred: 6, below: 24, fields: 25 } as const;
+/** Fields of the subject stream. */
+const SUB = { eventId: 0, pseudonym: 1, categories: 2, tenant: 3, occurred: 4, fields: 5 } as const;
 
 class EventPass {
   streams: { events: CopyOut; subjects: CopyOut } | null = null;
-  private events: EventRow[] = [];
-  private ei = 0;
-  private subjects: SubjectRow[] = [];
-  private si = 0;
+  private readonly events = new RowQueue(EV.fields, 8192, 1024);
+  private readonly subjects = new RowQueue(SUB.fields, 8192, 256);
+  /** Subject rows at the head of their queue that belong to the first queued event, which waits for more. */
+  private matched = 0;
   private eventsDone = false;
   private subjectsDone = false;
   private eventsPaused = false;
   private subjectsPaused = false;
+  private readonly writer = new LeafWriter();
+  private readonly view: BinarySubjects = {
+    buf: this.subjects.data, off: this.subjects.off, len: this.subjects.len, stride: SUB.fields, first: 0, count: 0,
+    pseudonym: SUB.pseudonym, categories: SUB.categories,
+  };
 
-  private readonly byHex = new Map<string, TenantState>();
+  /** Tenants by the first 4 bytes of their id (then compared whole): no string per row. */
+  private readonly tenants = new Map<number, { id: Buffer; st: TenantState }[]>();
 
   constructor(states: Map<string, TenantState>, private readonly cutoffMs: number) {
-    for (const st of states.values()) this.byHex.set(st.id.replace(/-/g, ''), st);
+    for (const st of states.values()) {
+      const id = Buffer.from(st.id.replace(/-/g, ''), 'hex');
+      const list = this.tenants.get(id.readUInt32BE(0)) ?? [];
+      list.push({ id, st });
+      this.tenants.set(id.readUInt32BE(0), list);
+    }
   }
 
-  onEvent(b: Buffer, off: Int32Array, len: Int32Array): void {
-    const hasEvent = len[4] >= 0;
-    const occurredUs = len[6] >= 0 ? int64At(b, off[6]) : 0;
-    const leafTenant = len[1] >= 0 ? this.byHex.get(hexAt(b, off[1])) ?? null : null;
-    let event: EventRecord | null = null;
-    if (hasEvent && leafTenant !== null) {
-      event = {
-        id: uuidAt(b, off[4]), tenant_id: uuidAt(b, off[5]),
-        occurred_at: new Date(Math.floor((occurredUs + PG_EPOCH_US) / 1000)),
-        request_id: textAt(b, off, len, 7)!, operation_type: textAt(b, off, len, 8)!, operation_name: textAt(b, off, len, 9),
-        root_field: textAt(b, off, len, 10)!, fields: textArrayAt(b, off, len, 11) as string[], access_kind: textAt(b, off, len, 12)!,
-        purpose: textAt(b, off, len, 13)!, actor_kind: textAt(b, off, len, 14)!, actor_role: textAt(b, off, len, 15),
-        actor_pseudonym: uuidOf(b, off, len, 16), credential_id: textAt(b, off, len, 17), resources: textArrayAt(b, off, len, 18) as string[],
-        outcome: textAt(b, off, len, 19)!, error_code: textAt(b, off, len, 20), item_count: len[21] < 0 ? (null as unknown as number) : b.readInt32BE(off[21]),
-        actor_ip: bytesOf(b, off, len, 22), actor_user_agent: bytesOf(b, off, len, 23), subjects: [],
-      };
-    }
-    this.events.push({
-      key: hexAt(b, off[0]), leafTenant, leafIndex: len[2] >= 0 ? int64At(b, off[2]) : -1, stored: bytesOf(b, off, len, 3),
-      below: len[24] >= 0 && b[off[24]] === 1, occurredUs, event, tenantHex: hasEvent ? hexAt(b, off[5]) : null,
-    });
+  private tenantAt(b: Buffer, o: number): TenantState | null {
+    const list = this.tenants.get(b.readUInt32BE(o));
+    if (list) for (const t of list) if (compareBytes(t.id, 0, 16, b, o, 16) === 0) return t.st;
+    return null;
+  }
+
+  onEvent(b: Buffer, off: Int32Array, len: Int32Array, n: number): void {
+    // Straight from node-postgres' buffer when nothing is queued before it and its subjects are in.
+    if (this.events.size === 0 && this.take(b, off, len, 0)) { this.flow(); return; }
+    this.events.push(b, off, len, n);
     this.pump();
   }
 
-  onSubject(b: Buffer, off: Int32Array, len: Int32Array): void {
-    this.subjects.push({
-      eventKey: hexAt(b, off[0]), pseudonym: uuidAt(b, off[1]), categories: (textArrayAt(b, off, len, 2) ?? []) as string[],
-      tenantHex: hexAt(b, off[3]), occurredUs: int64At(b, off[4]),
-    });
+  onSubject(b: Buffer, off: Int32Array, len: Int32Array, n: number): void {
+    this.subjects.push(b, off, len, n);
     this.pump();
   }
 
   endEvents(): void { this.eventsDone = true; this.pump(); }
   endSubjects(): void { this.subjectsDone = true; this.pump(); }
 
-  /** Processes every event whose subjects are all in (the subject stream is past its id). */
+  /** Processes every queued event whose subjects are all in. */
   private pump(): void {
-    const { events, subjects } = this;
-    while (this.ei < events.length) {
-      const row = events[this.ei];
-      let complete = false;
-      while (this.si < subjects.length) {
-        const s = subjects[this.si];
-        if (s.eventKey < row.key) { this.si++; continue; } // a subject of an event not in this verification
-        if (s.eventKey > row.key) { complete = true; break; }
-        this.si++;
-        if (row.event) {
-          row.event.subjects.push([s.pseudonym, s.categories]);
-          if (s.tenantHex !== row.tenantHex || s.occurredUs !== row.occurredUs) this.inconsistent(row, s);
-        }
-      }
-      if (!complete && !this.subjectsDone) break;
-      this.ei++;
-      this.process(row);
-    }
-    if (this.ei > 1024) { this.events = events.slice(this.ei); this.ei = 0; }
-    if (this.si > 1024) { this.subjects = subjects.slice(this.si); this.si = 0; }
+    const E = this.events;
+    this.matched = 0;
+    while (E.head < E.tail && this.take(E.data, E.off, E.len, E.head * EV.fields)) E.head++;
     this.flow();
   }
 
+  /** Processes the event row at fields e… if its subjects are all in (the subject stream is past its id); false if it must wait. */
+  private take(b: Buffer, off: Int32Array, len: Int32Array, e: number): boolean {
+    const S = this.subjects;
+    const key = off[e + EV.key];
+    let j = S.head;
+    let complete = false;
+    while (j < S.tail) {
+      const c = compareBytes(S.data, S.off[j * SUB.fields + SUB.eventId], 16, b, key, 16);
+      if (c < 0) { S.head = ++j; continue; } // a subject of an event not in this verification
+      if (c > 0) { complete = true; break; }
+      j++;
+    }
+    if (!complete && !this.subjectsDone) { this.matched = j - S.head; return false; }
+    this.matched = 0;
+    this.process(b, off, len, e, S.head, j);
+    S.head = j;
+    return true;
+  }
+
   /**
-   * Lockstep: after a pump, one of the two queues is empty (the merge waits for that stream). The other
-   * stream is paused once it is far ahead, and resumed when the merge has caught up: never a deadlock.
+   * Lockstep: after a pump, one of the two queues is empty (the merge waits for that stream) but for the
+   * subjects of the event it waits on. The other stream is paused once it is far ahead, and resumed when
+   * the merge has caught up: never a deadlock.
    */
   private flow(): void {
     if (!this.streams) return;
-    const eventsQueued = this.events.length - this.ei;
-    const subjectsQueued = this.subjects.length - this.si;
+    const eventsQueued = this.events.size;
+    const subjectsQueued = this.subjects.size - this.matched;
     if (!this.eventsPaused && eventsQueued > HIGH_WATER) { this.streams.events.pause(); this.eventsPaused = true; }
     else if (this.eventsPaused && eventsQueued < LOW_WATER) { this.streams.events.resume(); this.eventsPaused = false; }
     if (!this.subjectsPaused && subjectsQueued > HIGH_WATER) { this.streams.subjects.pause(); this.subjectsPaused = true; }
@@ -832,58 +852,96 @@ class EventPass {
     this.pump();
   }
 
-  private inconsistent(row: EventRow, s: SubjectRow): void {
-    const st = row.leafTenant;
-    if (!st || !row.event) return;
-    const what = s.tenantHex !== row.tenantHex ? `tenant ${uuidAt(Buffer.from(s.tenantHex, 'hex'), 0)} instead of ${row.event.tenant_id}`
-      : `time ${new Date(Math.floor((s.occurredUs + PG_EPOCH_US) / 1000)).toISOString()} instead of ${(row.event.occurred_at as Date).toISOString()}`;
-    st.inconsistentSubjects.push({ index: row.leafIndex, eventId: row.event.id, detail: `its subject row for ${s.pseudonym} says ${what}` });
+  /** Subject row j disagrees with the event (fields e…) on tenant or time. */
+  private inconsistent(st: TenantState, b: Buffer, off: Int32Array, len: Int32Array, e: number, j: number): void {
+    const { data: sb, off: soff } = this.subjects;
+    const s = j * SUB.fields;
+    const eventUs = len[e + EV.occurred] >= 0 ? int64At(b, off[e + EV.occurred]) : 0;
+    const iso = (us: number) => new Date(Math.floor((us + PG_EPOCH_US) / 1000)).toISOString();
+    const what = compareBytes(sb, soff[s + SUB.tenant], 16, b, off[e + EV.tenant], 16) !== 0
+      ? `tenant ${uuidAt(sb, soff[s + SUB.tenant])} instead of ${uuidAt(b, off[e + EV.tenant])}`
+      : `time ${iso(int64At(sb, soff[s + SUB.occurred]))} instead of ${iso(eventUs)}`;
+    st.inconsistentSubjects.push({
+      index: leafIndexOf(b, off, len, e), eventId: uuidAt(b, off[e + EV.event]),
+      detail: `its subject row for ${uuidAt(sb, soff[s + SUB.pseudonym])} says ${what}`,
+    });
   }
 
-  private process(row: EventRow): void {
-    if (row.leafTenant === null) {
+  /** The event row at fields e… of b/off/len; its subjects are subject rows sa … sb - 1. */
+  private process(b: Buffer, off: Int32Array, len: Int32Array, e: number, sa: number, sb: number): void {
+    const hasEvent = len[e + EV.event] >= 0;
+    const occurredUs = len[e + EV.occurred] >= 0 ? int64At(b, off[e + EV.occurred]) : 0;
+    const below = len[e + EV.below] >= 0 && b[off[e + EV.below]] === 1;
+    const st = len[e + EV.leafTenant] >= 0 ? this.tenantAt(b, off[e + EV.leafTenant]) : null;
+    if (st === null) {
       // An event in no tree: sealed history it was never part of, or not sealed yet.
-      const st = row.tenantHex ? this.byHex.get(row.tenantHex) : undefined;
-      if (!st) return;
-      if (row.below) {
-        st.forgedEventCount++;
-        if (st.forgedEvents.length < DETAIL_LIMIT) st.forgedEvents.push(uuidAt(Buffer.from(row.key, 'hex'), 0));
+      const own = hasEvent ? this.tenantAt(b, off[e + EV.tenant]) : null;
+      if (!own) return;
+      if (below) {
+        own.forgedEventCount++;
+        if (own.forgedEvents.length < DETAIL_LIMIT) own.forgedEvents.push(uuidAt(b, off[e + EV.key]));
       } else {
-        const ms = Math.floor((row.occurredUs + PG_EPOCH_US) / 1000);
+        const ms = Math.floor((occurredUs + PG_EPOCH_US) / 1000);
         if (ms < this.cutoffMs) {
-          st.backlog++;
-          st.oldestBacklog = Math.min(st.oldestBacklog, ms);
+          own.backlog++;
+          own.oldestBacklog = Math.min(own.oldestBacklog, ms);
         }
       }
       return;
     }
-    const st = row.leafTenant;
-    const i = row.leafIndex;
-    const eventId = row.event?.id ?? uuidAt(Buffer.from(row.key, 'hex'), 0);
+    if (hasEvent) {
+      const { data: s, off: soff } = this.subjects;
+      for (let j = sa; j < sb; j++) {
+        const o = j * SUB.fields;
+        if (compareBytes(s, soff[o + SUB.tenant], 16, b, off[e + EV.tenant], 16) !== 0
+          || int64At(s, soff[o + SUB.occurred]) !== occurredUs) this.inconsistent(st, b, off, len, e, j);
+      }
+    }
+    const i = leafIndexOf(b, off, len, e);
+    // The event's id (the merge key is the event's id when there is an event, else the leaf's).
+    const eventId = () => uuidAt(b, off[e + EV.key]);
     if (i < st.bound) setBit(st.seen, i);
     else st.farLeaves++;
     if (i >= st.sAll) {
       st.forgedLeaves.push(i);
       return;
     }
-    if (!row.event) {
-      st.deletedEvents.push({ index: i, eventId });
+    if (!hasEvent) {
+      st.deletedEvents.push({ index: i, eventId: eventId() });
       return;
     }
     st.events++;
-    if (!row.below) {
+    if (!below) {
       st.lateSealed++;
-      st.lateSealedExample ??= eventId;
+      st.lateSealedExample ??= eventId();
     }
-    let r: Hash | null = null;
+    let r: string | null = null;
     try {
-      r = hashLeaf(leafBytes(row.event));
+      const view = this.view;
+      view.buf = this.subjects.data;
+      view.off = this.subjects.off;
+      view.len = this.subjects.len;
+      view.first = sa;
+      view.count = sb - sa;
+      r = this.writer.binaryEvent(b, off, len, e + EV.event, view).hashLatin1();
     } catch {
       r = null; // a value leafBytes cannot even serialise (say, an infinite timestamp): certainly not the sealed one
     }
-    if (!row.stored) st.missingLeafHashes.push({ index: i, eventId, r, stored: null });
-    else if (!same(r, row.stored)) st.leafMismatches.push({ index: i, eventId, r, stored: row.stored });
+    const so = off[e + EV.stored];
+    const sl = len[e + EV.stored];
+    if (r !== null && sl === HASH_SIZE && sameBytes(r, b, so)) return;
+    const h = r === null ? null : Buffer.from(r, 'latin1');
+    if (sl < 0) st.missingLeafHashes.push({ index: i, eventId: eventId(), r: h, stored: null });
+    else st.leafMismatches.push({ index: i, eventId: eventId(), r: h, stored: Buffer.from(b.subarray(so, so + sl)) });
   }
+}
+
+const leafIndexOf = (b: Buffer, off: Int32Array, len: Int32Array, e: number) => (len[e + EV.leafIndex] >= 0 ? int64At(b, off[e + EV.leafIndex]) : -1);
+
+/** Whether the 32 bytes at b[o…] are the latin1 string h. */
+function sameBytes(h: string, b: Buffer, o: number): boolean {
+  for (let i = 0; i < HASH_SIZE; i++) if (h.charCodeAt(i) !== b[o + i]) return false;
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
