@@ -1,7 +1,8 @@
 // `npm run bench`: throughput of server variants (access control on versus off, access log on versus
-// off) on the same data, then the access log's own costs without HTTP (sealing, verifying, proofs).
+// off) on the same data, then the access log's own costs without HTTP (sealing, verifying, proofs),
+// then one right-of-access export of a busy subject (wall time, peak RSS).
 //
-//   BENCH_ONLY         "http" (the comparisons only) or "audit" (the access-log measurements only)
+//   BENCH_ONLY         "http" (the comparisons only), "audit" (the access-log measurements only) or "export" (the export only)
 //   BENCH_SECONDS      length of each measured run (default 8)
 //   BENCH_WARMUP       warm-up per scenario and variant before the first round (default 2)
 //   BENCH_CONNECTIONS  concurrent clients (default 8)
@@ -10,6 +11,8 @@
 //   BENCH_COMPARISONS  only the comparisons whose names contain one of these comma-separated words
 //   BENCH_SEAL_EVENTS  events in the sealing backlog (default 200000); BENCH_SEAL_BATCH, events per round (20000)
 //   BENCH_PROOF_EVENTS leaves of the inclusion-proof tree (default 1000000); BENCH_PROOF_SAMPLES, proofs timed (1000)
+//   BENCH_EXPORT_POSTS, BENCH_EXPORT_EVENTS  the export's subject: posts (5000) and access events (50000) about them;
+//                      BENCH_EXPORT_OTHER_EVENTS, events about others interleaved with theirs in the tree (50000)
 //   DATABASE_URL       owner/superuser URL of a PostgreSQL server; otherwise an embedded one is started
 //
 // Results go to stdout and to bench/results/<timestamp>.json. The exit code is 0 whatever the figures:
@@ -25,6 +28,7 @@ import { connectDatabase, type Database } from '../src/db/database';
 import type { Logger } from '../src/shared/logger';
 import type { RunningServer } from '../src/server/app';
 import { AUDIT_TARGETS, readAuditSettings, runAuditBench, type AuditResults } from './audit';
+import { EXPORT_TARGETS, readExportSettings, runExportBench, type ExportResults } from './export';
 import { comparisons as allComparisons, type Comparison, type Probe, type Variant } from './comparisons';
 import { runLoad, type LoadResult } from './load';
 import {
@@ -39,14 +43,17 @@ import {
 function readSettings() {
   try {
     const only = (process.env.BENCH_ONLY ?? '').trim().toLowerCase();
-    if (only && only !== 'http' && only !== 'audit') throw new Error(`BENCH_ONLY must be "http" or "audit", got "${process.env.BENCH_ONLY}"`);
+    if (only && only !== 'http' && only !== 'audit' && only !== 'export') {
+      throw new Error(`BENCH_ONLY must be "http", "audit" or "export", got "${process.env.BENCH_ONLY}"`);
+    }
     return {
-      parts: { http: only !== 'audit', audit: only !== 'http' },
+      parts: { http: !only || only === 'http', audit: !only || only === 'audit', export: !only || only === 'export' },
       seconds: envNumber('BENCH_SECONDS', 8),
       warmupSeconds: envNumber('BENCH_WARMUP', 2, { allowZero: true }),
       connections: envNumber('BENCH_CONNECTIONS', 8, { integer: true }),
       rounds: envNumber('BENCH_ROUNDS', 3, { integer: true }),
       audit: readAuditSettings(),
+      export: readExportSettings(),
     };
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
@@ -262,6 +269,44 @@ async function runAuditPart(server: BenchServer, log: Logger): Promise<AuditResu
   }
 }
 
+/** The right-of-access export (export.ts), on a database of its own. */
+async function runExportPart(server: BenchServer, log: Logger): Promise<ExportResults & { database: string }> {
+  const db = await server.createDatabase();
+  let database: Database | undefined;
+  try {
+    const t = Date.now();
+    // With the application role: the job runs as it does in production, bound by row-level security.
+    database = await connectDatabase(db.ownerUrl, benchConfig(), log);
+    say(`  ${db.name}: migrated in ${secondsSince(t)} s`);
+    const results = await runExportBench({
+      owner: database.owner, ownerUrl: db.ownerUrl, settings: settings.export, say, checkInterrupted,
+    });
+    return { ...results, database: db.description };
+  } finally {
+    await database?.close();
+    await db.close();
+  }
+}
+
+function exportTargets(e: ExportResults | null): TargetResult[] {
+  if (!e) return [];
+  const n0 = (n: number) => Math.round(n).toLocaleString('en-US');
+  const subject = `${n0(e.settings.posts)} posts, ${n0(e.settings.events)} events`;
+  const peakMb = e.peakRssBytes / 1024 / 1024;
+  return [
+    {
+      name: `export wall time (${subject})`, goal: `under ${EXPORT_TARGETS.wallSeconds} s`,
+      verdict: e.wallSeconds < EXPORT_TARGETS.wallSeconds ? 'PASS' : 'OVER',
+      measured: `${e.wallSeconds.toFixed(2)} s (ZIP ${(e.zipBytes / 1024 / 1024).toFixed(1)} MB)`, value: e.wallSeconds, unit: 's',
+    },
+    {
+      name: `export peak RSS (${subject})`, goal: `under ${EXPORT_TARGETS.peakRssMb} MB`,
+      verdict: peakMb < EXPORT_TARGETS.peakRssMb ? 'PASS' : 'OVER',
+      measured: `${mb(e.peakRssBytes)} (process; ${mb(e.rssBeforeBytes)} before the export started)`, value: peakMb, unit: 'MB',
+    },
+  ];
+}
+
 function auditTargets(a: AuditResults | null): TargetResult[] {
   if (!a) return [];
   const v = a.verifier;
@@ -305,6 +350,10 @@ async function main(): Promise<void> {
     const a = settings.audit;
     say(`  access log: sealing ${a.sealEvents} events in rounds of ${a.sealBatch}; ${a.proofSamples} inclusion proofs in a ${a.proofEvents}-leaf tree`);
   }
+  if (settings.parts.export) {
+    const e = settings.export;
+    say(`  export: one subject with ${e.posts} posts and ${e.events} access events (${e.otherEvents} more about others in the same tree)`);
+  }
 
   let server: BenchServer | undefined;
   try {
@@ -328,10 +377,20 @@ async function main(): Promise<void> {
       audit = await runAuditPart(server, log);
       say(`  (access-log measurements took ${secondsSince(t0)} s)`);
     }
+    checkInterrupted();
+    let exported: (ExportResults & { database: string }) | null = null;
+    if (settings.parts.export) {
+      say();
+      say('== right-of-access export, without HTTP ==');
+      const t0 = Date.now();
+      exported = await runExportPart(server, log);
+      say(`  (export measurements took ${secondsSince(t0)} s)`);
+    }
 
     const memory = process.memoryUsage();
     const peakRss = process.resourceUsage().maxRSS * 1024;
-    const targets = [...(http?.measured ?? []).flatMap((m) => comparisonTargets(m.comparison, m.outcomes)), ...auditTargets(audit)];
+    const targets = [...(http?.measured ?? []).flatMap((m) => comparisonTargets(m.comparison, m.outcomes)), ...auditTargets(audit),
+      ...exportTargets(exported)];
     say();
     say(formatTargets(targets));
     say();
@@ -355,6 +414,7 @@ async function main(): Promise<void> {
         results: http.measured.flatMap((m) => m.outcomes),
       },
       audit,
+      export: exported,
       targets,
       memory: { rss: memory.rss, peakRss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal },
     }, null, 2)}\n`);

@@ -44,7 +44,7 @@ async function main() {
     sealer = new Sealer(db.owner, key, log, config.sealIntervalMs);
     sealer.start();
     log.info({ keyId: key.keyId }, 'access log sealer started');
-    jobs = new JobRunner({ owner: db.owner, work: db.app!, handlers: jobHandlers, log });
+    jobs = new JobRunner({ owner: db.owner, work: db.app!, handlers: jobHandlers, log, signingKey: key });
     jobs.start(config.jobIntervalMs);
   } catch (err) {
     await server.close();

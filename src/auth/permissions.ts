@@ -216,6 +216,7 @@ export const ruleTree: IRules = {
   ErasureReceipt: { '*': isMember },
   LegalHold: { '*': isAdmin },
   RecipientNotice: { '*': isAdmin },
+  DataExport: { '*': isMember },
   AccessRecordEdge: structural,
   IssuedTokenPayload: { '*': isAdmin },
   PageInfo: structural,

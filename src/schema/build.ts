@@ -10,11 +10,12 @@ import { CommentResolver, PostResolver } from '../modules/content/content.resolv
 import { TokenResolver } from '../modules/token/token.resolver';
 import { AuditResolver } from '../modules/audit/audit.resolver';
 import { DataSubjectRequestResolver, LegalHoldResolver } from '../modules/dsr/dsr.resolver';
+import { DataExportResolver } from '../modules/dsr/export/export.resolver';
 import { permissionsFor } from '../auth/permissions';
 import { accessLogMiddleware } from '../audit/read-middleware';
 
 export const resolvers = [TenantResolver, UserResolver, CourseResolver, EnrollmentResolver, PostResolver, CommentResolver, TokenResolver, AuditResolver,
-  DataSubjectRequestResolver, LegalHoldResolver] as const;
+  DataSubjectRequestResolver, LegalHoldResolver, DataExportResolver] as const;
 
 let bare: Promise<GraphQLSchema> | undefined;
 const served = new Map<string, Promise<GraphQLSchema>>();

@@ -17,6 +17,7 @@ import { authenticate } from '../auth/authenticate';
 import { createOidcVerifier } from '../auth/oidc';
 import { runInRequestScope, type RequestScope } from '../shared/request-scope';
 import { pendingMigrations } from '../db/orm';
+import { exportDownload } from './export-download';
 import type { ApolloServerPlugin } from '@apollo/server';
 
 export interface RunningServer {
@@ -98,6 +99,8 @@ export async function startServer(orm: MikroORM, config: Config, log: Logger, op
       res.status(503).json({ status: 'database unreachable' });
     }
   });
+
+  app.get('/exports/:requestId', exportDownload(orm, { jwt: verifyJwt, log }));
 
   app.use(
     '/graphql',

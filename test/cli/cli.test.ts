@@ -400,6 +400,20 @@ test('jobs run carries out due background work once and reports it', async () =>
   expect(await count(`data_subject_request where id = ? and status = 'COMPLETED'`, [requestId])).toBe(1);
   expect(await count(`app_user where id = ? and display_name = 'Rectified By Job'`, [member.id])).toBe(1);
 
+  // Jobs sign what they issue with the installation's key: an erasure runs to its signed receipt.
+  const [other] = await conn.execute<{ id: string }[]>(
+    "select u.id from app_user u join tenant t on t.id = u.tenant_id where t.slug = 'demo' and u.role = 'STUDENT' order by u.email offset 1 limit 1");
+  const [{ id: erasureId }] = await conn.execute<{ id: string }[]>(
+    `insert into data_subject_request (id, tenant_id, subject_id, type, status, filed_by, filed_at, due_at, purge_after, history, updated_at)
+     values (gen_random_uuid(), ?, ?, 'ERASURE', 'APPROVED', ?, now(), now() + interval '30 days', now(), '[]', now()) returning id`,
+    [member.tenant_id, other.id, other.id]);
+  await conn.execute("insert into job (id, tenant_id, kind, payload) values (gen_random_uuid(), ?, 'dsr.process', ?::jsonb)",
+    [member.tenant_id, JSON.stringify({ requestId: erasureId })]);
+  const erased = await custosJson(['jobs', 'run']);
+  expect(erased.out).toEqual({ done: 1, retried: 0, dead: 0 });
+  expect(await count(`erasure_receipt where request_id = ?`, [erasureId])).toBe(1);
+  expect(await count(`data_subject_request where id = ? and status = 'COMPLETED'`, [erasureId])).toBe(1);
+
   const again = await custos(['jobs', 'run']);
   expect(again.code).toBe(0);
   expect(again.stdout).toMatch(/Ran 0 job\(s\)/);

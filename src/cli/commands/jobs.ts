@@ -1,6 +1,8 @@
 import type { Command } from 'commander' with { 'resolution-mode': 'import' };
 import { JobRunner } from '../../jobs/queue';
 import { jobHandlers } from '../../jobs/handlers';
+import { loadSigningKey } from '../../audit/signing-key';
+import { publishSigningKey } from '../../audit/sealer';
 import { output, wholeNumber, withDatabase, type CommonOptions } from '../runtime';
 
 interface RunOptions extends CommonOptions {
@@ -16,8 +18,11 @@ export function registerJobs(program: Command): void {
     .option('--limit <n>', 'run at most this many jobs', wholeNumber('--limit', 1, 1_000_000))
     .option('--json', 'print one JSON object: {"done", "retried", "dead"}')
     .action(async (opts: RunOptions) => {
-      await withDatabase({ migrate: true, application: true }, async ({ db, log }) => {
-        const runner = new JobRunner({ owner: db.owner, work: db.app!, handlers: jobHandlers, log });
+      await withDatabase({ migrate: true, application: true }, async ({ db, log, config, em }) => {
+        // Jobs sign what they issue (exports, erasure receipts) with the key the servers use.
+        const signingKey = await loadSigningKey({ keyFile: config.auditSigningKeyFile, dataDir: config.dataDir });
+        await publishSigningKey(em, signingKey);
+        const runner = new JobRunner({ owner: db.owner, work: db.app!, handlers: jobHandlers, log, signingKey });
         const summary = await runner.runDue(opts.limit);
         output(opts, summary, () =>
           `Ran ${summary.done + summary.retried + summary.dead} job(s): ${summary.done} done, ${summary.retried} to be retried, ${summary.dead} gave up.`);

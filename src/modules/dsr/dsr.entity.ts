@@ -7,13 +7,15 @@ import { NotPersonal, Personal, PersonalData } from '../../privacy/classify';
  * end to end; the database already accepts all four (ACCESS, RECTIFICATION, ERASURE, RESTRICTION).
  */
 export enum DataRequestType {
+  ACCESS = 'ACCESS',
   RECTIFICATION = 'RECTIFICATION',
   ERASURE = 'ERASURE',
   RESTRICTION = 'RESTRICTION',
 }
 registerEnumType(DataRequestType, {
   name: 'DataRequestType',
-  description: 'What the person asks for. RECTIFICATION: correct inaccurate data (GDPR Art. 16, FERPA 99.20). ' +
+  description: 'What the person asks for. ACCESS: a signed export of everything held about them, with who accessed it (GDPR Art. 15, ' +
+    'FERPA 99.10). RECTIFICATION: correct inaccurate data (GDPR Art. 16, FERPA 99.20). ' +
     'ERASURE: erase the person\'s data, keeping only what a legal basis requires (GDPR Art. 17). ' +
     'RESTRICTION: keep the data but stop processing it; only the person and administrators see it until lifted (GDPR Art. 18).',
 });

@@ -8,6 +8,7 @@ import { applyChanges, categoriesOf, RectificationRefused } from './rectificatio
 import { restrictProcessing } from './restriction';
 import { queueRecipientNotices } from './notices';
 import { runNextErasureStep, type ErasureHooks } from './erasure';
+import { processAccessRequest } from './export/job';
 
 const S = DataRequestStatus;
 const runId = (job: ClaimedJob) => `job:${job.id}:${job.attempt}`;
@@ -49,7 +50,7 @@ async function restrict(em: EntityManager, req: DataSubjectRequest, job: Claimed
 }
 
 /** Types carried out in one transaction (erasure runs in steps, below). */
-const PROCESSORS: Record<Exclude<DataRequestType, DataRequestType.ERASURE>, (em: EntityManager, req: DataSubjectRequest, job: ClaimedJob, now: Date) => Promise<void>> = {
+const PROCESSORS: Record<Exclude<DataRequestType, DataRequestType.ERASURE | DataRequestType.ACCESS>, (em: EntityManager, req: DataSubjectRequest, job: ClaimedJob, now: Date) => Promise<void>> = {
   [DataRequestType.RECTIFICATION]: rectify,
   [DataRequestType.RESTRICTION]: restrict,
 };
@@ -79,6 +80,7 @@ async function processRequest(job: ClaimedJob, run: JobRun, hooks: ErasureHooks)
   if (!req || (req.status !== S.APPROVED && req.status !== S.IN_PROGRESS)) return;
   const type = req.type;
   if (type === DataRequestType.ERASURE) return eraseStep(req, job, run, hooks);
+  if (type === DataRequestType.ACCESS) return processAccessRequest({ em, req, now, runId: runId(job), signingKey: run.signingKey });
   if (req.status === S.APPROVED) {
     transition(req, S.IN_PROGRESS, TransitionActor.SYSTEM, now);
     req.startedAt ??= now;
