@@ -9,6 +9,7 @@ import { Migration20261125200000_erasure } from './Migration20261125200000_erasu
 import { Migration20261125250000_recipient_notices } from './Migration20261125250000_recipient_notices';
 import { Migration20261125260000_inactive_accounts } from './Migration20261125260000_inactive_accounts';
 import { Migration20261125300000_exports } from './Migration20261125300000_exports';
+import { Migration20261125310000_retention_overrides } from './Migration20261125310000_retention_overrides';
 
 /**
  * Every migration, in order. Listed explicitly so the compiled server never depends on globbing a
@@ -25,4 +26,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125250000_recipient_notices', class: Migration20261125250000_recipient_notices },
   { name: 'Migration20261125260000_inactive_accounts', class: Migration20261125260000_inactive_accounts },
   { name: 'Migration20261125300000_exports', class: Migration20261125300000_exports },
+  { name: 'Migration20261125310000_retention_overrides', class: Migration20261125310000_retention_overrides },
 ];

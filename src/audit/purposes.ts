@@ -67,6 +67,8 @@ const BY_ROOT_FIELD: Record<string, Purpose> = {
   'Mutation.releaseLegalHold': 'data_subject_rights',
   'Query.recipientNotices': 'data_subject_rights',
   'Mutation.markNoticeSent': 'data_subject_rights',
+  'Query.retentionSchedule': 'data_subject_rights',
+  'Mutation.setRetentionPeriod': 'data_subject_rights',
   'Mutation.updatePrivacySettings': 'data_subject_rights',
 };
 

@@ -114,6 +114,7 @@ export const ruleTree: IRules = {
     erasurePlan: isMember,
     legalHolds: isAdmin,
     recipientNotices: isAdmin,
+    retentionSchedule: isMember,
   },
   Mutation: {
     createUser: isAdmin,
@@ -146,6 +147,7 @@ export const ruleTree: IRules = {
     placeLegalHold: isAdmin,
     releaseLegalHold: isAdmin,
     markNoticeSent: isAdmin,
+    setRetentionPeriod: isAdmin,
     updatePrivacySettings: isAdmin,
   },
   // The caller's own view of itself. Auditors and services have no member: `user` is null for them.
@@ -216,6 +218,7 @@ export const ruleTree: IRules = {
   ErasureReceipt: { '*': isMember },
   LegalHold: { '*': isAdmin },
   RecipientNotice: { '*': isAdmin },
+  RetentionEntry: { '*': isMember },
   DataExport: { '*': isMember },
   AccessRecordEdge: structural,
   IssuedTokenPayload: { '*': isAdmin },

@@ -98,3 +98,15 @@ export const RETENTION: Readonly<Record<DataCategory, Retention>> = {
     end: 'Kept after erasure, without notes or corrected values',
   },
 };
+
+/** A category's retention as it applies to one institution: its own period where it set one. */
+export interface EffectiveRetention extends Retention {
+  overridden: boolean;
+}
+
+export function effectiveRetention(overrides: ReadonlyMap<string, string>): Record<DataCategory, EffectiveRetention> {
+  return Object.fromEntries((Object.keys(RETENTION) as DataCategory[]).map((c) => {
+    const own = overrides.get(c);
+    return [c, own ? { ...RETENTION[c], period: own, overridden: true } : { ...RETENTION[c], overridden: false }];
+  })) as Record<DataCategory, EffectiveRetention>;
+}

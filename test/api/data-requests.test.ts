@@ -4,6 +4,7 @@ import { seedTenant, sql, type Member, type SeededTenant } from '../support/seed
 import { JobRunner } from '../../src/jobs/queue';
 import { jobHandlers } from '../../src/jobs/handlers';
 import { COMPLAINT_NOTICE } from '../../src/modules/dsr/dsr.resolver';
+import { loadPrivacySettings } from '../../src/modules/dsr/privacy-settings';
 import { issueToken } from '../../src/modules/token/token.service';
 import { TokenKind } from '../../src/modules/token/api-token.entity';
 
@@ -269,6 +270,35 @@ describe('data-subject requests', () => {
     await runner.runDue();
     const none = await app.gql<{ recipientNotices: { requestId: string }[] }, object>('{ recipientNotices(pendingOnly: false) { requestId } }', {}, admin.token);
     expect(none.data!.recipientNotices.filter((n) => n.requestId === again.id)).toEqual([]);
+  });
+
+  it('the retention schedule: defaults per category, an institution\'s own periods, and exports see them', async () => {
+    const student = await school.student();
+    type Entry = { category: string; period: string; overridden: boolean; erasureAction: string; legalBasis: string | null };
+    const schedule = async (token: string) => (await app.gql<{ retentionSchedule: Entry[] }, object>(
+      '{ retentionSchedule { category period overridden erasureAction legalBasis } }', {}, token)).data!.retentionSchedule;
+    const before = await schedule(student.token);
+    expect(before.map((e) => e.category)).toContain('user.content.private');
+    expect(before.every((e) => !e.overridden)).toBe(true);
+    expect(before.find((e) => e.category === 'user.education.grade')).toMatchObject({ erasureAction: 'RETAIN', legalBasis: expect.stringContaining('education records') });
+
+    const set = 'mutation($c: String!, $p: String) { setRetentionPeriod(category: $c, period: $p) { category period overridden } }';
+    expect(codes(await app.gql(set, { c: 'user.content.private', p: 'Two years' }, student.token))).toEqual(['FORBIDDEN']);
+    expect(codes(await app.gql(set, { c: 'user.favourite_colour', p: 'Forever' }, admin.token))).toEqual(['BAD_USER_INPUT']);
+    expect(codes(await app.gql(set, { c: 'user.content.private', p: 'x'.repeat(501) }, admin.token))).toEqual(['BAD_USER_INPUT']);
+    const changed = await app.gql<{ setRetentionPeriod: Entry }, object>(set, { c: 'user.content.private', p: 'Two years after the course ends' }, admin.token);
+    expect(changed.data!.setRetentionPeriod).toEqual({ category: 'user.content.private', period: 'Two years after the course ends', overridden: true });
+    expect((await schedule(student.token)).find((e) => e.category === 'user.content.private')!.period).toBe('Two years after the course ends');
+    // What exports are built from, and another tenant's schedule.
+    const em = app.appOrm.em.fork();
+    const settings = await em.transactional(async (tem) => {
+      await tem.execute("select set_config('custos.tenant_id', ?, true)", [school.tenant.id]);
+      return loadPrivacySettings(tem, school.tenant.id);
+    });
+    expect(settings.retention['user.content.private']).toMatchObject({ period: 'Two years after the course ends', overridden: true });
+    expect((await schedule(foreignAdmin.token)).find((e) => e.category === 'user.content.private')!.overridden).toBe(false);
+    const reset = await app.gql<{ setRetentionPeriod: Entry }, object>(set, { c: 'user.content.private', p: null }, admin.token);
+    expect(reset.data!.setRetentionPeriod.overridden).toBe(false);
   });
 
   it('a rectification that cannot be applied fails with its reason, and an administrator can retry it', async () => {

@@ -91,6 +91,8 @@ const EXPECTED: Record<string, Outcome[]> = {
   'Mutation.releaseLegalHold': [U, F, F, F, F, ok, NF, F, F, U, U],
   'Query.recipientNotices': [U, F, F, F, F, ok, ok, F, F, U, U],
   'Mutation.markNoticeSent': [U, F, F, F, F, ok, NF, F, F, U, U],
+  'Query.retentionSchedule': [U, ok, ok, ok, ok, ok, ok, F, F, U, U],
+  'Mutation.setRetentionPeriod': [U, F, F, F, F, ok, ok, F, F, U, U],
   'Mutation.updatePrivacySettings': [U, F, F, F, F, ok, ok, F, F, U, U],
 };
 
@@ -319,6 +321,8 @@ describe('the role matrix', () => {
         "insert into legal_hold (id, tenant_id, user_id, reason) values (gen_random_uuid(), ?, ?, 'Audit') returning id", [north.tenant.id, student.user.id]);
       return { query: 'mutation($id: ID!) { releaseLegalHold(id: $id, reason: "Closed") { id releasedAt } }', variables: { id } };
     },
+    'Query.retentionSchedule': async () => ({ query: '{ retentionSchedule { category period overridden } }' }),
+    'Mutation.setRetentionPeriod': async () => ({ query: 'mutation { setRetentionPeriod(category: "user.content.private", period: "Two years") { period } }' }),
     'Query.recipientNotices': async () => ({ query: '{ recipientNotices { id recipient categories } }' }),
     'Mutation.markNoticeSent': async () => {
       const requestId = await requestOf(student, 'COMPLETED');

@@ -12,6 +12,7 @@ import { activeHolds, erasurePlan, erasureRowCounts } from './erasure';
 import { ErasurePlan, ErasureReceipt, toActionKind } from './erasure.types';
 import { LegalHold, listLegalHolds, placeLegalHold, releaseLegalHold } from './legal-hold';
 import { listRecipientNotices, markNoticeSent, RecipientNotice } from './notices';
+import { RetentionEntry, retentionSchedule, setRetentionPeriod } from './retention';
 import { forbidden, notFound, parseId } from '../../shared/errors';
 
 /** What a rejected person is told about where else they can turn (GDPR Art. 12(4), Art. 77; FERPA 99.63). */
@@ -74,6 +75,17 @@ export class DataSubjectRequestResolver {
   @Mutation(() => RecipientNotice, { description: 'Records that a recipient was told of a rectification or erasure.' })
   markNoticeSent(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext) {
     return markNoticeSent(ctx, id);
+  }
+
+  @Query(() => [RetentionEntry], { description: 'How long each category of personal data is kept here, with what erasure does to it.' })
+  retentionSchedule(@Ctx() ctx: RequestContext) {
+    return retentionSchedule(ctx);
+  }
+
+  @Mutation(() => RetentionEntry, { description: 'Sets this institution\'s own retention period for a category; null returns to the default (administrators).' })
+  setRetentionPeriod(@Arg('category', () => String) category: string, @Arg('period', () => String, { nullable: true }) period: string | null,
+    @Ctx() ctx: RequestContext) {
+    return setRetentionPeriod(ctx, category, period);
   }
 
   @Mutation(() => LegalHold, { description: 'Places a legal hold on a member\'s data, stating why: no erasure purge runs while it is active.' })

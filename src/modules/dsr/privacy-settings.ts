@@ -3,6 +3,8 @@ import { ArrayMaxSize, IsOptional, Max, Min } from 'class-validator';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { NoPersonalData } from '../../privacy/classify';
 import { DataRequestType } from './dsr.entity';
+import { effectiveRetention, type EffectiveRetention } from '../../privacy/processing';
+import type { DataCategory } from '../../privacy/categories';
 import { enqueueJob } from '../../jobs/queue';
 import { badInput } from '../../shared/errors';
 
@@ -37,6 +39,9 @@ export class PrivacySettings {
 
   @Field(() => Boolean, { description: 'Whether exports name the people who accessed a person\'s data (otherwise their role only).' })
   showAccessorNames!: boolean;
+
+  /** Retention per category as it applies here (defaults, or the institution's own periods); see `retentionSchedule`. */
+  retention!: Record<DataCategory, EffectiveRetention>;
 
   @Field(() => Int, {
     nullable: true,
@@ -81,27 +86,30 @@ interface SettingsRow {
   inactive_account_days: number | null;
 }
 
-const fromRow = (r: SettingsRow | undefined): PrivacySettings => (r ? {
+const fromRow = (r: SettingsRow | undefined, retention: Record<DataCategory, EffectiveRetention>): PrivacySettings => (r ? {
+  retention,
   responseWindowDays: r.response_window_days,
   autoApprove: r.auto_approve.filter((t): t is DataRequestType => (Object.values(DataRequestType) as string[]).includes(t)),
   erasureGraceDays: r.erasure_grace_days,
   exportLinkDays: r.export_link_days,
   showAccessorNames: r.show_accessor_names,
   inactiveAccountDays: r.inactive_account_days,
-} : { ...PRIVACY_DEFAULTS, autoApprove: [...PRIVACY_DEFAULTS.autoApprove] });
+} : { ...PRIVACY_DEFAULTS, autoApprove: [...PRIVACY_DEFAULTS.autoApprove], retention });
 
 export async function loadPrivacySettings(em: EntityManager, tenantId: string): Promise<PrivacySettings> {
   const [row] = await em.execute<SettingsRow[]>(
     `select response_window_days, auto_approve, erasure_grace_days, export_link_days, show_accessor_names, inactive_account_days
        from privacy_settings where tenant_id = ?`,
     [tenantId]);
-  return fromRow(row);
+  const overrides = await em.execute<{ category: string; period: string }[]>('select category, period from retention_override where tenant_id = ?', [tenantId]);
+  return fromRow(row, effectiveRetention(new Map(overrides.map((o) => [o.category, o.period]))));
 }
 
 /** Changes the given settings, keeping the others (the database checks the bounds again). */
 export async function savePrivacySettings(em: EntityManager, tenantId: string, input: UpdatePrivacySettingsInput): Promise<PrivacySettings> {
   const current = await loadPrivacySettings(em, tenantId);
   const next: PrivacySettings = {
+    retention: current.retention,
     responseWindowDays: input.responseWindowDays ?? current.responseWindowDays,
     autoApprove: input.autoApprove ? [...new Set(input.autoApprove)].sort() : current.autoApprove,
     erasureGraceDays: input.erasureGraceDays ?? current.erasureGraceDays,

@@ -23,7 +23,7 @@ import { isUuid } from '../../../shared/errors';
 import { openForSubject } from '../../../audit/subject-crypto';
 import { PURPOSES, type Purpose } from '../../../audit/purposes';
 import { DATA_CATEGORIES, type DataCategory } from '../../../privacy/categories';
-import { LAWFUL_BASIS, RETENTION } from '../../../privacy/processing';
+import { LAWFUL_BASIS } from '../../../privacy/processing';
 import { ERASURE_POLICY } from '../../../privacy/erasure-policy';
 import type { PrivacyRegistry } from '../../../privacy/registry';
 import { OPEN_STATUSES, type DataRequestStatus } from '../dsr.entity';
@@ -875,7 +875,7 @@ export async function* exportJson(s: ExportSource, sum: ExportSummary, tally: Hi
           : 'Accessors are shown by role only, as the institution decided.'}`,
     }),
     member('categories', EXPORT_CATEGORIES.map((key) => ({
-      key, description: DATA_CATEGORIES[key], held: held.has(key), retention: RETENTION[key], erasure: ERASURE_POLICY[key],
+      key, description: DATA_CATEGORIES[key], held: held.has(key), retention: s.settings.retention[key], erasure: ERASURE_POLICY[key],
       fields: s.registry.personalFields().filter((f) => f.category === key).map((f) => f.coordinate).sort(),
     }))),
     member('purposes', (Object.keys(PURPOSES) as Purpose[]).map((key) => ({
@@ -1011,7 +1011,7 @@ ${facts([
 
   out.push('<h2>What Custos holds, why, and for how long</h2>\n');
   out.push(table(['Category', 'Held about you', 'Kept', 'Then', 'On erasure'], EXPORT_CATEGORIES.map((key) => [
-    esc(DATA_CATEGORIES[key]), held.has(key) ? 'yes' : 'no', esc(RETENTION[key].period), esc(RETENTION[key].end),
+    esc(DATA_CATEGORIES[key]), held.has(key) ? 'yes' : 'no', esc(s.settings.retention[key].period), esc(s.settings.retention[key].end),
     esc(ERASURE_POLICY[key].effect)])));
   out.push(table(['Purpose', 'Lawful basis', 'Why'], (Object.keys(PURPOSES) as Purpose[]).map((key) => [
     esc(PURPOSES[key]), esc(LAWFUL_BASIS[key].article), esc(LAWFUL_BASIS[key].explanation)])));
