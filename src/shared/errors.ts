@@ -43,6 +43,13 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const isUuid = (value: string): boolean => UUID.test(value);
 
+/** A required free text (a reason, say): trimmed, not blank, and within what the database column accepts. */
+export function requiredText(raw: string, field: string, max = 2000): string {
+  const text = raw.trim();
+  if (!text || text.length > max) throw badInput(`${field} must be 1 to ${max} characters.`, field);
+  return text;
+}
+
 /** Ids are UUIDs; anything else is a malformed argument rather than a lookup. */
 export function parseId(id: string, field = 'id'): string {
   if (!UUID.test(id)) throw badInput(`${field} is not a valid id.`, field);

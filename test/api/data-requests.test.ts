@@ -158,6 +158,7 @@ describe('data-subject requests', () => {
     expect(codes(await act(eve.token, 'approveDataRequest', { id: req.id }))).toEqual(['FORBIDDEN']);
     const noReason = await act(admin.token, 'rejectDataRequest', { id: req.id, reason: '   ' });
     expect(codes(noReason)).toEqual(['BAD_USER_INPUT']);
+    expect(codes(await act(admin.token, 'rejectDataRequest', { id: req.id, reason: 'x'.repeat(2001) }))).toEqual(['BAD_USER_INPUT']);
     const rejected = await act(admin.token, 'rejectDataRequest', { id: req.id, reason: 'The recorded name matches the enrolment documents.' });
     expect(rejected.data!.rejectDataRequest).toMatchObject({
       status: 'REJECTED', rejectionReason: 'The recorded name matches the enrolment documents.', complaintNotice: COMPLAINT_NOTICE,

@@ -4,6 +4,7 @@ import { checkpointFromRow, loadNodes } from '../../audit/sealer';
 import { consistencyProof, consistencyProofIds, inclusionProof, inclusionProofIds, leafHash, nodeKey } from '../../audit/merkle';
 import { EVENT_COLUMNS, leafBytes, type EventRecord } from '../../audit/leaf';
 import { badInput, notFound, parseId } from '../../shared/errors';
+import { requireMember } from '../user/user.service';
 import { pgTimestamp } from '../../db/timestamps';
 import { CURSOR, dateKey, pageRequest, toConnection, type ConnectionShape, type PageArgs } from '../../shared/pagination';
 import type { AccessRecord, AuditCheckpoint, AuditConsistencyProof, AuditInclusionProof, AuditPublicKey } from './audit.types';
@@ -109,7 +110,6 @@ export async function accessHistoryOf(ctx: RequestContext, userId: string, args:
 export async function accessHistoryForAdmin(ctx: RequestContext, rawUserId: string, args: PageArgs): Promise<ConnectionShape<AccessRecord>> {
   ctx.access.requireAdmin();
   const userId = parseId(rawUserId, 'userId');
-  const [member] = await ctx.em.execute('select 1 from app_user where tenant_id = ? and id = ?', [ctx.tenantId, userId]);
-  if (!member) throw notFound('User');
+  await requireMember(ctx.em, ctx.tenantId, userId);
   return accessHistoryOf(ctx, userId, args);
 }

@@ -8,12 +8,10 @@ import {
 import { DataRequestsArgs, DataSubjectRequestConnection, FileDataRequestInput, MyDataRequestsArgs } from './dsr.types';
 import { loadPrivacySettings, PrivacySettings, savePrivacySettings, UpdatePrivacySettingsInput } from './privacy-settings';
 import * as dsr from './dsr.service';
-import { activeHolds, erasurePlan, erasureRowCounts } from './erasure';
-import { ErasurePlan, ErasureReceipt, toActionKind } from './erasure.types';
+import { ErasurePlan, ErasureReceipt } from './erasure.types';
 import { LegalHold, listLegalHolds, placeLegalHold, releaseLegalHold } from './legal-hold';
 import { listRecipientNotices, markNoticeSent, RecipientNotice } from './notices';
 import { RetentionEntry, retentionSchedule, setRetentionPeriod } from './retention';
-import { forbidden, notFound, parseId } from '../../shared/errors';
 
 /** What a rejected person is told about where else they can turn (GDPR Art. 12(4), Art. 77; FERPA 99.63). */
 export const COMPLAINT_NOTICE = 'You may lodge a complaint with a data protection supervisory authority (GDPR Art. 77), in particular in ' +
@@ -43,20 +41,8 @@ export class DataSubjectRequestResolver {
   }
 
   @Query(() => ErasurePlan, { description: 'Dry run of an erasure: what would be scrubbed, deleted or retained (and why). The caller\'s own, or any member\'s for an administrator.' })
-  async erasurePlan(@Arg('subjectId', () => ID, { nullable: true }) rawSubjectId: string | null, @Ctx() ctx: RequestContext): Promise<ErasurePlan> {
-    const userId = rawSubjectId ? parseId(rawSubjectId, 'subjectId') : ctx.access.userId;
-    if (userId !== ctx.access.userId && !ctx.access.isAdmin) throw forbidden('Only an administrator may see another member\'s erasure plan.');
-    const [member] = await ctx.em.execute('select 1 from app_user where tenant_id = ? and id = ?', [ctx.tenantId, userId]);
-    if (!member) throw notFound('User');
-    const [entries, rows, holds, settings] = [await erasurePlan(), await erasureRowCounts(ctx.em, ctx.tenantId, userId),
-      await activeHolds(ctx.em, ctx.tenantId, userId), await loadPrivacySettings(ctx.em, ctx.tenantId)];
-    return {
-      userId,
-      entries: entries.map((e) => ({ coordinate: e.coordinate, category: e.category, action: toActionKind(e.rule.action), effect: e.rule.effect, legalBasis: e.rule.legalBasis })),
-      rows: { userId, ...rows },
-      activeLegalHolds: holds,
-      graceDays: settings.erasureGraceDays,
-    };
+  erasurePlan(@Arg('subjectId', () => ID, { nullable: true }) rawSubjectId: string | null, @Ctx() ctx: RequestContext): Promise<ErasurePlan> {
+    return dsr.erasurePlanFor(ctx, rawSubjectId);
   }
 
   @Query(() => [LegalHold], { description: 'The tenant\'s legal holds, newest first, at most 500 (administrators).' })

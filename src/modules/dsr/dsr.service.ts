@@ -2,15 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { RequestContext } from '../../server/context';
-import { AppError, ErrorCode, badInput, forbidden, notFound, parseId } from '../../shared/errors';
+import { AppError, ErrorCode, badInput, forbidden, notFound, parseId, requiredText } from '../../shared/errors';
+import { requireMember } from '../user/user.service';
 import { CURSOR, dateKey, pageRequest, toConnection, type ConnectionShape } from '../../shared/pagination';
 import { enqueueJob } from '../../jobs/queue';
 import { onUniqueViolation } from '../../db/constraints';
 import {
   DataRequestStatus, DataRequestType, DataSubjectRequest, OPEN_STATUSES, TransitionActor, type StoredChange,
 } from './dsr.entity';
-import { loadPrivacySettings } from './privacy-settings';
+import { loadPrivacySettings, type PrivacySettings } from './privacy-settings';
 import { validateChanges } from './rectification';
+import { activeHolds, erasurePlan, erasureRowCounts } from './erasure';
+import { toActionKind, type ErasurePlan } from './erasure.types';
 import { liftProcessingRestriction, restrictProcessing } from './restriction';
 import { recordSystemAccess } from '../../audit/system-events';
 import { revokeTokensOfUser } from '../token/token.service';
@@ -94,6 +97,18 @@ async function findVisible(ctx: RequestContext, rawId: string, lock = false): Pr
   return req;
 }
 
+/** A new SUBMITTED request, due the tenant's response window from now. */
+function submitted(em: EntityManager, settings: PrivacySettings, now: Date, r: {
+  tenantId: string; subjectId: string; type: DataRequestType; filedBy: string | null; by: TransitionActor; note: string | null; changes: StoredChange[] | null;
+}): DataSubjectRequest {
+  return em.create(DataSubjectRequest, {
+    id: randomUUID(), tenantId: r.tenantId, subjectId: r.subjectId, type: r.type, status: S.SUBMITTED, filedBy: r.filedBy,
+    filedOnBehalf: r.by !== TransitionActor.SUBJECT, note: r.note, changes: r.changes, filedAt: now,
+    dueAt: new Date(now.getTime() + settings.responseWindowDays * DAY_MS),
+    history: [{ status: S.SUBMITTED, at: now.toISOString(), by: r.by }], updatedAt: now,
+  });
+}
+
 /**
  * Files a request: for the caller, or (administrators) on a member's behalf. One open request per type
  * and person. The due date follows the tenant's response window; types the tenant auto-approves are
@@ -109,20 +124,16 @@ export async function fileRequest(ctx: RequestContext, input: FileDataRequestInp
     throw badInput('Only a rectification lists changes.', 'changes');
   }
   return ctx.em.transactional(async (em) => {
-    const [member] = await em.execute('select 1 from app_user where tenant_id = ? and id = ?', [ctx.tenantId, subjectId]);
-    if (!member) throw notFound('User');
+    await requireMember(em, ctx.tenantId, subjectId);
     const [open] = await em.execute<{ id: string }[]>(
       'select id from data_subject_request where tenant_id = ? and subject_id = ? and type = ? and status = any(?::text[]) for update',
       [ctx.tenantId, subjectId, input.type, `{${OPEN_STATUSES.join(',')}}`]);
     if (open) throw openRequestExists(open.id);
     const settings = await loadPrivacySettings(em, ctx.tenantId);
     const now = new Date();
-    const req = em.create(DataSubjectRequest, {
-      id: randomUUID(), tenantId: ctx.tenantId, subjectId, type: input.type, status: S.SUBMITTED, filedBy: callerId,
-      filedOnBehalf: onBehalf, note: input.note?.trim() || null, changes, filedAt: now,
-      dueAt: new Date(now.getTime() + settings.responseWindowDays * DAY_MS),
-      history: [{ status: S.SUBMITTED, at: now.toISOString(), by: onBehalf ? TransitionActor.ADMIN : TransitionActor.SUBJECT }],
-      updatedAt: now,
+    const req = submitted(em, settings, now, {
+      tenantId: ctx.tenantId, subjectId, type: input.type, filedBy: callerId, by: onBehalf ? TransitionActor.ADMIN : TransitionActor.SUBJECT,
+      note: input.note?.trim() || null, changes,
     });
     // Two filings racing past the check above: the partial unique index keeps one.
     await onUniqueViolation(() => em.flush(), { data_subject_request_one_open: () => openRequestExists(null) });
@@ -147,11 +158,7 @@ export async function fileErasureByPolicy(em: EntityManager, tenantId: string, s
     [tenantId, subjectId, `{${[...OPEN_STATUSES, S.COMPLETED].join(',')}}`]);
   if (existing) return null;
   const settings = await loadPrivacySettings(em, tenantId);
-  const req = em.create(DataSubjectRequest, {
-    id: randomUUID(), tenantId, subjectId, type: DataRequestType.ERASURE, status: S.SUBMITTED, filedBy: null, filedOnBehalf: true, note,
-    changes: null, filedAt: now, dueAt: new Date(now.getTime() + settings.responseWindowDays * DAY_MS),
-    history: [{ status: S.SUBMITTED, at: now.toISOString(), by: TransitionActor.SYSTEM }], updatedAt: now,
-  });
+  const req = submitted(em, settings, now, { tenantId, subjectId, type: DataRequestType.ERASURE, filedBy: null, by: TransitionActor.SYSTEM, note, changes: null });
   await em.flush();
   await recordSystemTransition(em, req, 'DataSubjectRequest.fileByPolicy', runId, now);
   await approve(em, req, TransitionActor.SYSTEM, null, now, runId);
@@ -182,8 +189,7 @@ export function approveRequest(ctx: RequestContext, rawId: string) {
 
 export function rejectRequest(ctx: RequestContext, rawId: string, reason: string) {
   ctx.access.requireAdmin();
-  const why = reason.trim();
-  if (!why) throw badInput('A rejection states its reason.', 'reason');
+  const why = requiredText(reason, 'reason');
   return decide(ctx, rawId, (req, _em, now) => {
     transition(req, S.REJECTED, TransitionActor.ADMIN, now);
     req.rejectionReason = why;
@@ -204,9 +210,8 @@ export function cancelRequest(ctx: RequestContext, rawId: string) {
 /** One extension of up to 60 days, with a reason, asked for inside the first response window (GDPR Art. 12(3)). */
 export function extendRequest(ctx: RequestContext, rawId: string, days: number, reason: string) {
   ctx.access.requireAdmin();
-  const why = reason.trim();
   if (!Number.isInteger(days) || days < 1 || days > 60) throw badInput('An extension is 1 to 60 days.', 'days');
-  if (!why) throw badInput('An extension states its reason.', 'reason');
+  const why = requiredText(reason, 'reason');
   return decide(ctx, rawId, (req, _em, now) => {
     if (!isOpen(req.status)) throw new AppError(ErrorCode.BAD_USER_INPUT, `A ${req.status} request is no longer open.`, { reason: 'INVALID_TRANSITION', from: req.status });
     if (req.extendedAt) throw new AppError(ErrorCode.BAD_USER_INPUT, 'This request was already extended once.', { reason: 'ALREADY_EXTENDED' });
@@ -230,8 +235,7 @@ export function retryRequest(ctx: RequestContext, rawId: string) {
 /** Lifts a restriction in force (administrators; Art. 18(3): the person sees when and why on their request). */
 export function liftRestriction(ctx: RequestContext, rawId: string, reason: string) {
   ctx.access.requireAdmin();
-  const why = reason.trim();
-  if (!why) throw badInput('Lifting a restriction states its reason.', 'reason');
+  const why = requiredText(reason, 'reason');
   return decide(ctx, rawId, async (req, em, now) => {
     if (req.type !== DataRequestType.RESTRICTION || req.status !== S.COMPLETED || req.liftedAt) {
       throw new AppError(ErrorCode.BAD_USER_INPUT, 'Only a restriction in force can be lifted.', { reason: 'NOT_IN_FORCE' });
@@ -276,6 +280,23 @@ export function listRequests(ctx: RequestContext, args: DataRequestsArgs) {
     params.push(`{${OPEN_STATUSES.join(',')}}`, args.overdue);
   }
   return page(ctx, where, params, args);
+}
+
+/** The dry run of erasing a member: the caller's own, or any member's for an administrator. Changes nothing. */
+export async function erasurePlanFor(ctx: RequestContext, rawSubjectId: string | null): Promise<ErasurePlan> {
+  const userId = rawSubjectId ? parseId(rawSubjectId, 'subjectId') : ctx.access.userId;
+  if (userId !== ctx.access.userId && !ctx.access.isAdmin) throw forbidden('Only an administrator may see another member\'s erasure plan.');
+  await requireMember(ctx.em, ctx.tenantId, userId);
+  const entries = await erasurePlan();
+  const rows = await erasureRowCounts(ctx.em, ctx.tenantId, userId);
+  const settings = await loadPrivacySettings(ctx.em, ctx.tenantId);
+  return {
+    userId,
+    entries: entries.map((e) => ({ coordinate: e.coordinate, category: e.category, action: toActionKind(e.rule.action), effect: e.rule.effect, legalBasis: e.rule.legalBasis })),
+    rows: { userId, ...rows },
+    activeLegalHolds: await activeHolds(ctx.em, ctx.tenantId, userId),
+    graceDays: settings.erasureGraceDays,
+  };
 }
 
 /** Open and past its due date. */

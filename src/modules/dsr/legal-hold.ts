@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { Field, ID, ObjectType } from 'type-graphql';
 import type { RequestContext } from '../../server/context';
 import { NotPersonal, Personal, PersonalData } from '../../privacy/classify';
-import { badInput, notFound, parseId } from '../../shared/errors';
+import { badInput, notFound, parseId, requiredText } from '../../shared/errors';
+import { requireMember } from '../user/user.service';
 import { pgTimestamp } from '../../db/timestamps';
 import { PROCESS_JOB } from './dsr.service';
 
@@ -40,19 +41,12 @@ const toHold = (r: HoldRow): LegalHold => ({
   releasedAt: r.released_at ? pgTimestamp(r.released_at) : null, releaseReason: r.release_reason,
 });
 
-const reasonOf = (raw: string, field: string) => {
-  const reason = raw.trim();
-  if (!reason || reason.length > 2000) throw badInput(`${field} must be 1 to 2000 characters.`, field);
-  return reason;
-};
-
 /** Places a hold on a member's data (administrators). */
 export async function placeLegalHold(ctx: RequestContext, rawUserId: string, rawReason: string): Promise<LegalHold> {
   ctx.access.requireAdmin();
   const userId = parseId(rawUserId, 'userId');
-  const reason = reasonOf(rawReason, 'reason');
-  const [member] = await ctx.em.execute('select 1 from app_user where tenant_id = ? and id = ?', [ctx.tenantId, userId]);
-  if (!member) throw notFound('User');
+  const reason = requiredText(rawReason, 'reason');
+  await requireMember(ctx.em, ctx.tenantId, userId);
   const [row] = await ctx.em.execute<HoldRow[]>(
     `insert into legal_hold (id, tenant_id, user_id, reason, placed_by) values (?, ?, ?, ?, ?)
      returning id, user_id, reason, placed_at, released_at, release_reason`,
@@ -65,7 +59,7 @@ export async function placeLegalHold(ctx: RequestContext, rawUserId: string, raw
 export async function releaseLegalHold(ctx: RequestContext, rawId: string, rawReason: string): Promise<LegalHold> {
   ctx.access.requireAdmin();
   const id = parseId(rawId);
-  const reason = reasonOf(rawReason, 'reason');
+  const reason = requiredText(rawReason, 'reason');
   const [row] = await ctx.em.execute<HoldRow[]>(
     `update legal_hold set released_at = now(), released_by = ?, release_reason = ?
       where tenant_id = ? and id = ? and released_at is null

@@ -86,6 +86,12 @@ export async function getUser(ctx: RequestContext, rawId: string): Promise<User>
   return ctx.em.map(User, rows[0] as never);
 }
 
+/** A member of the tenant with this id exists (another tenant's id answers exactly like a missing one). */
+export async function requireMember(em: EntityManager, tenantId: string, userId: string): Promise<void> {
+  const [member] = await em.execute('select 1 from app_user where tenant_id = ? and id = ?', [tenantId, userId]);
+  if (!member) throw notFound('User');
+}
+
 /** Loads a member of the caller's tenant for an administrative change. */
 export async function findMemberForAdmin(em: EntityManager, tenantId: string, rawId: string, field = 'id'): Promise<User> {
   const user = await em.findOne(User, { id: parseId(rawId, field), tenantId });
