@@ -119,6 +119,9 @@ describe('agrees with the RFC 6962 reference', () => {
         const only = new Map(multiProofIds(idx, n).map((id) => [nodeKey(id), big.get(nodeKey(id))!] as const));
         const proof = multiProof(idx, n, only);
         expect(verifyMultiProof(leavesAt(idx), n, proof, root)).toBe(true);
+        const inOrder = multiProofIds(idx, n).map((id) => big.get(nodeKey(id))!);
+        expect(multiProof(idx, n, { hashes: inOrder })).toEqual(proof);
+        expect(() => multiProof(idx, n, { hashes: [...inOrder, inOrder[0] ?? big.get('0:0')!] })).toThrow(/reads \d+ stored nodes, \d+ were given/);
       }
     }
   });

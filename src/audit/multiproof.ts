@@ -18,6 +18,7 @@
  * Sizes and indexes are plain numbers (safe integers); arithmetic, never 32-bit bitwise operators.
  * Generation throws on invalid arguments or a missing node; `verifyMultiProof` never throws.
  */
+import { hash as oneShot } from 'node:crypto';
 import { HASH_SIZE, nodeHash, nodeKey, type Hash, type NodeId, type NodeSource } from './merkle';
 
 type Range = [start: number, end: number];
@@ -84,35 +85,61 @@ function multiProofRanges(indices: readonly number[], size: number): Range[] {
 
 /**
  * Stored nodes (level L, index k covering leaves [k·2^L, (k+1)·2^L)) that `multiProof(indices, size)`
- * reads, deduplicated, in first-use order. `indices` must be strictly increasing and < size.
+ * reads, in first-use order: range by range, each range's peaks biggest first. `indices` must be
+ * strictly increasing and < size. No node repeats: the ranges are disjoint subtrees of the walk, so
+ * their peaks cover disjoint leaves.
  */
 export function multiProofIds(indices: number[], size: number): NodeId[] {
-  const seen = new Map<string, NodeId>();
-  for (const [a, b] of multiProofRanges(indices, size)) for (const id of rangePeaks(a, b)) seen.set(nodeKey(id), id);
-  return [...seen.values()];
+  const ids: NodeId[] = [];
+  for (const [a, b] of multiProofRanges(indices, size)) for (const id of rangePeaks(a, b)) ids.push(id);
+  return ids;
 }
 
-/** The multiproof for the leaves at `indices` (strictly increasing) of the tree of `size`, from `multiProofIds` nodes. */
-export function multiProof(indices: number[], size: number, nodes: NodeSource): Hash[] {
-  const get = typeof nodes === 'function' ? nodes : (id: NodeId) => nodes.get(nodeKey(id));
+/**
+ * The multiproof for the leaves at `indices` (strictly increasing) of the tree of `size`, from the
+ * `multiProofIds` nodes: looked up in `nodes`, or given as `hashes`, the hash of `multiProofIds(…)[i]`
+ * at position i (what a store returns when asked for those ids in order, with no lookup table built).
+ */
+export function multiProof(indices: number[], size: number, nodes: NodeSource | { hashes: readonly Hash[] }): Hash[] {
+  const ranges = multiProofRanges(indices, size);
+  let next = 0;
+  const get = typeof nodes === 'function' ? nodes
+    : nodes instanceof Map ? (id: NodeId) => nodes.get(nodeKey(id)) : () => nodes.hashes[next++];
   const node = (id: NodeId): Hash => {
     const h = get(id);
     if (!h || h.length !== HASH_SIZE) throw new Error(`Merkle node ${nodeKey(id)} is missing or not ${HASH_SIZE} bytes`);
     return h;
   };
-  return multiProofRanges(indices, size).map(([a, b]) => {
-    // MTH of a right-edge range: fold its peaks right to left (merkle.ts, rangeHash).
-    const peaks = rangePeaks(a, b);
-    let h = node(peaks[peaks.length - 1]);
-    for (let i = peaks.length - 2; i >= 0; i--) h = nodeHash(node(peaks[i]), h);
+  const proof = ranges.map(([a, b]) => {
+    // MTH of a right-edge range: fold its peaks right to left (merkle.ts, rangeHash); read in id order, biggest first.
+    const peaks = rangePeaks(a, b).map(node);
+    let h = peaks[peaks.length - 1];
+    for (let i = peaks.length - 2; i >= 0; i--) h = nodeHash(peaks[i], h);
     return h;
   });
+  if ('hashes' in nodes && next !== nodes.hashes.length) {
+    throw new Error(`the multiproof reads ${next} stored nodes, ${nodes.hashes.length} were given`);
+  }
+  return proof;
 }
 
 const isHash = (h: unknown): h is Uint8Array => h instanceof Uint8Array && h.length === HASH_SIZE;
-// Buffers pass through uncopied (Buffer.from would copy): a 50,000-event proof hashes ~300,000 nodes.
-const asBuffer = (b: Uint8Array) => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-const H = (l: Uint8Array, r: Uint8Array) => nodeHash(asBuffer(l), asBuffer(r));
+
+/**
+ * RFC 6962 node hash for verification, its inputs copied into one reused buffer and its result a
+ * 32-character latin1 string: a 50,000-event proof hashes ~100,000 nodes, and as Buffers each result
+ * would carry native memory until the garbage collector reached it.
+ */
+const NODE_INPUT = Buffer.alloc(1 + 2 * HASH_SIZE, 1);
+const put = (h: Uint8Array | string, at: number) => {
+  if (typeof h === 'string') NODE_INPUT.write(h, at, HASH_SIZE, 'latin1');
+  else NODE_INPUT.set(h, at);
+};
+const H = (l: Uint8Array | string, r: Uint8Array | string): string => {
+  put(l, 1);
+  put(r, 1 + HASH_SIZE);
+  return oneShot('sha256', NODE_INPUT, 'binary'); // 'binary' is latin1: one character per byte
+};
 
 /**
  * Verifies that each `leaves[i].hash` is the leaf at `leaves[i].index` of the tree of `size` whose root
@@ -132,7 +159,7 @@ export function verifyMultiProof(leaves: { index: number; hash: Hash }[], size: 
     }
     let next = 0;
     const sibling = (): Uint8Array | null => (next < proof.length ? proof[next++] : null);
-    const walk = (lo: number, hi: number, from: number, to: number): Uint8Array | null => {
+    const walk = (lo: number, hi: number, from: number, to: number): Uint8Array | string | null => {
       if (hi - lo === 1) return leaves[from].hash; // sorted, distinct, in range: exactly one leaf here
       const mid = lo + splitPoint(hi - lo);
       const split = lowerBound(indices, mid, from, to);
@@ -151,7 +178,8 @@ export function verifyMultiProof(leaves: { index: number; hash: Hash }[], size: 
       return left && right ? H(left, right) : null;
     };
     const computed = walk(0, size, 0, leaves.length);
-    return computed !== null && next === proof.length && Buffer.compare(computed, root) === 0;
+    if (computed === null || next !== proof.length) return false;
+    return Buffer.compare(typeof computed === 'string' ? Buffer.from(computed, 'latin1') : computed, root) === 0;
   } catch {
     return false;
   }

@@ -2,9 +2,9 @@ import { Writable } from 'node:stream';
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Checkpoint, SigningKey } from '../../../audit/checkpoint';
-import { checkpointFromRow, loadNodes } from '../../../audit/sealer';
+import { checkpointFromRow, loadNodeHashes } from '../../../audit/sealer';
 import { multiProof, multiProofIds } from '../../../audit/multiproof';
-import { nodeKey, type Hash } from '../../../audit/merkle';
+import type { Hash } from '../../../audit/merkle';
 import { recordSystemAccess } from '../../../audit/system-events';
 import { execBound } from '../../../db/bound';
 import { pgTimestamp } from '../../../db/timestamps';
@@ -34,8 +34,8 @@ export const SEAL_WAIT_STEP_MS = 2_000;
 export const SEAL_WAIT_LIMIT_MS = 15 * 60_000;
 /** Stored piece of the ZIP. */
 export const CHUNK_BYTES = 1024 * 1024;
-/** Merkle nodes read per statement for the proof (a statement may read the tenant's whole tree: fewer, larger batches). */
-const NODE_BATCH = 50_000;
+/** Merkle nodes read per statement for the proof: each is an index lookup; a batch's rows are garbage as soon as copied. */
+const NODE_BATCH = 10_000;
 /** While waiting, only the person's newest events up to the approval are looked at (the full check is the export's own pass). */
 const RECENT_EVENTS = 500;
 const DAY_MS = 86_400_000;
@@ -113,11 +113,12 @@ async function proofOf(em: EntityManager, tenantId: string, leaves: ExportLeafIn
   if (leaves.length === 0) return [];
   const indexes = leaves.map((l) => l.leafIndex).sort((a, b) => a - b);
   const ids = multiProofIds(indexes, treeSize);
-  const nodes = new Map<string, Hash>();
+  // In the ids' order, which is the order multiProof reads them: no lookup table keyed by node.
+  const hashes: Hash[] = [];
   for (let i = 0; i < ids.length; i += NODE_BATCH) {
-    for (const n of await loadNodes(em, tenantId, ids.slice(i, i + NODE_BATCH))) nodes.set(nodeKey(n), n.hash);
+    for (const hash of await loadNodeHashes(em, tenantId, ids.slice(i, i + NODE_BATCH))) hashes.push(hash);
   }
-  return multiProof(indexes, treeSize, nodes);
+  return multiProof(indexes, treeSize, { hashes });
 }
 
 /**

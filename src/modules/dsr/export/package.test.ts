@@ -14,7 +14,7 @@ import { multiProof } from '../../../audit/multiproof';
 import { checkpointHash, keyIdOf, publicKeyFromRaw, rawPublicKey, signCheckpoint, type SigningKey } from '../../../audit/checkpoint';
 import { checkpointFromJson } from '../../../audit/verify';
 import {
-  canonicalJson, HistoryCsvCheck, manifestSignedBytes, signExportManifest, writeExportPackage,
+  canonicalJson, HistoryCsvCheck, jsonPieces, LazyArray, manifestSignedBytes, signExportManifest, utf8Chunks, writeExportPackage,
   type ExportLeafInput, type ExportManifest, type ExportPackageInput, type HistoryProblem,
 } from './package';
 import { verifyExportPackage, type ExportVerifyReport } from './verify-package';
@@ -149,7 +149,8 @@ beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'custos-export-test-'));
   const { file, result } = await writePackage();
   good = file;
-  goodManifest = result.manifest;
+  goodManifest = JSON.parse(get(await readZip(file), 'manifest.json').data.toString('utf8')) as ExportManifest;
+  expect(result.manifest.signature).toBe(goodManifest.signature);
 });
 
 afterAll(() => {
@@ -179,12 +180,16 @@ describe('a written package', () => {
     expect(result.bytes).toBe(bytes.length);
     expect(result.sha256).toBe(sha256(bytes));
     const items = await readZip(file);
-    expect(JSON.parse(get(items, 'manifest.json').data.toString('utf8'))).toEqual(result.manifest);
+    const written = JSON.parse(get(items, 'manifest.json').data.toString('utf8')) as ExportManifest;
+    const { audit: { leaves, proof, ...auditRest }, ...rest } = written;
+    expect({ ...rest, audit: { ...auditRest, leaves: leaves.length, proof: proof.length } }).toEqual(result.manifest);
     for (const f of result.manifest.files) {
       expect(f).toEqual({ name: f.name, bytes: get(items, f.name).data.length, sha256: sha256(get(items, f.name).data) });
     }
-    expect(result.manifest.audit.leaves.map((l) => l.leafIndex)).toEqual(log.leaves.map((l) => l.leafIndex)); // sorted
-    expect(result.manifest.audit.proof.length).toBeGreaterThan(0);
+    const byIndex = [...log.leaves].sort((a, b) => a.leafIndex - b.leafIndex);
+    expect(leaves).toEqual(byIndex.map((l) => ({ eventId: l.eventId, leafIndex: l.leafIndex, leafHash: l.leafHash.toString('hex') })));
+    expect(proof.length).toBeGreaterThan(0);
+    expect(result.manifest.audit.leaves).toBe(log.leaves.length);
   });
 
   it('signs the documented bytes: "custos.export-manifest.v1\\n" + RFC 8785 JSON without the signature (rebuilt independently)', () => {
@@ -200,6 +205,21 @@ describe('a written package', () => {
     expect(canonicalJson({ b: [1, 'é\n"'], a: null, c: { z: true, y: undefined } })).toBe('{"a":null,"b":[1,"é\\n\\""],"c":{"z":true}}');
     expect(() => canonicalJson({ x: 1.5 })).toThrow(/integers/);
     expect(() => canonicalJson({ x: '\uD800' })).toThrow(/surrogate/);
+  });
+
+  it('encodes long lists element by element, with the same bytes as the whole-value encodings', () => {
+    const value = { z: [1, { b: 'x', a: [] }], a: { y: null, x: true, w: {} }, e: 'é\u2028"', u: undefined };
+    expect([...jsonPieces(value, false)].join('')).toBe(JSON.stringify(value, null, 2));
+    const items = Array.from({ length: 5 }, (_, i) => ({ leafIndex: i, eventId: `e${i}`, leafHash: 'ab'.repeat(i) }));
+    const lazy = { list: new LazyArray(items.length, (i) => items[i]), empty: new LazyArray(0, () => 1), n: 3 };
+    const eager = { list: items, empty: [], n: 3 };
+    expect([...jsonPieces(lazy, true)].join('')).toBe(canonicalJson(eager));
+    expect(manifestSignedBytes(lazy)).toEqual(manifestSignedBytes(eager));
+    const pretty = [...jsonPieces(lazy, false)].join('');
+    expect(JSON.parse(pretty)).toEqual(eager);
+    expect(pretty.split('\n').filter((line) => line.includes('"eventId"'))).toHaveLength(5); // one line per element
+    expect(Buffer.concat([...utf8Chunks(['ab', 'é', 'cd'], 2)]).toString('utf8')).toBe('abécd');
+    expect(() => canonicalJson(new LazyArray(1, () => 1))).toThrow(/LazyArray/);
   });
 
   it('streams files of several MB (memory bounded by the chunks) and verifies them', async () => {
@@ -230,7 +250,7 @@ describe('a written package', () => {
 
   it('an export with no access events: the header-only history and an empty proof verify', async () => {
     const { file, result } = await writePackage({ leaves: [], proof: [] });
-    expect(result.manifest.audit).toMatchObject({ leaves: [], proof: [] });
+    expect(result.manifest.audit).toMatchObject({ leaves: 0, proof: 0 });
     expect(await verifyWith(file)).toMatchObject({ ok: true, events: 0, historyRows: 0 });
   });
 
@@ -521,6 +541,20 @@ describe('HistoryCsvCheck', () => {
   it('reads RFC 4180: quotes, doubled quotes, commas and line breaks in fields, CRLF or LF, a BOM, no final line end', () => {
     const text = '\uFEFFevent_id,note\r\n"e1","a ""quoted"", multi\r\nline é"\r\ne2,plain\n"e,3",last';
     for (const size of [1, 2, 3, 7, 1000]) expect(run(text, size)).toEqual({ problems: [], rows: 3 });
+  });
+
+  it('reads the event id itself across chunk boundaries: doubled quotes and line breaks inside it, and an overlong id', () => {
+    const odd = [{ eventId: 'a"b', leafIndex: 1 }, { eventId: 'c\r\nd', leafIndex: 2 }, { eventId: 'x'.repeat(256), leafIndex: 3 }];
+    const text = `event_id\n"a""b",1\r\n"c\r\nd"\n${'x'.repeat(256)}\n${'y'.repeat(257)},2\n`;
+    for (const size of [1, 2, 3, 5, 64, 1000]) {
+      const problems: HistoryProblem[] = [];
+      const check = new HistoryCsvCheck(odd, (p) => problems.push(p));
+      const bytes = Buffer.from(text, 'utf8');
+      for (let i = 0; i < bytes.length; i += size) check.write(bytes.subarray(i, i + size));
+      check.end();
+      expect(problems.map((p) => p.message)).toEqual(['access-history.csv line 6: the event id is longer than 256 characters']);
+      expect(check.rows).toBe(4);
+    }
   });
 
   it('names lines and events: unknown, duplicate, empty, missing', () => {

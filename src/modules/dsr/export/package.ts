@@ -8,7 +8,10 @@
  * Memory stays bounded by the chunk sizes: each file is hashed, measured and DEFLATE-compressed as it
  * streams through (yazl), with backpressure from `out` down to the caller's iterables. Entries larger
  * than 4 GiB, or past 4 GiB of archive, are written in ZIP64 form automatically (sizes in a ZIP64 data
- * descriptor and central directory); `forceZip64` writes every entry that way.
+ * descriptor and central directory); `forceZip64` writes every entry that way. What grows with the
+ * person's history is what the manifest must prove: the leaves and the proof (kept as given), the
+ * signed bytes (one exact-size buffer, ~160 bytes per event) and a flag per leaf for the history check.
+ * manifest.json is encoded element by element as it streams (`jsonPieces`, `LazyArray`).
  *
  * ## manifest.json (format custos.export-manifest.v1)
  *
@@ -92,12 +95,14 @@ export type UnsignedExportManifest = Omit<ExportManifest, 'signature'>;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
- * RFC 8785 (JCS) serialization for the values a manifest holds: null, booleans, strings, safe
- * integers, arrays and plain objects. Throws on anything else (floats, lone surrogates, undefined in
- * arrays), which JCS either forbids or would encode in a way other implementations might not repeat.
- * Object members whose value is undefined are omitted, as JSON.stringify does.
+ * A long array written element by element, never held as one string or one list of objects: the
+ * manifest's leaves and proof. `item(i)` builds element i (a small JSON value) when it is written.
  */
-export function canonicalJson(value: unknown): string {
+export class LazyArray<T = unknown> {
+  constructor(readonly length: number, readonly item: (index: number) => T) {}
+}
+
+const scalarJson = (value: unknown): string | null => {
   if (value === null || typeof value === 'boolean') return JSON.stringify(value);
   if (typeof value === 'number') {
     if (!Number.isSafeInteger(value)) throw new TypeError(`canonical JSON here holds integers only, got ${value}`);
@@ -107,28 +112,95 @@ export function canonicalJson(value: unknown): string {
     if (LONE_SURROGATE.test(value)) throw new TypeError('canonical JSON cannot hold a string with a lone surrogate');
     return JSON.stringify(value);
   }
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    const members = Object.keys(value as object)
-      .filter((key) => (value as Record<string, unknown>)[key] !== undefined)
-      .sort()
-      .map((key) => `${canonicalJson(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
-    return `{${members.join(',')}}`;
+  return null;
+};
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
+
+/**
+ * The pieces of `value`'s JSON text, in order. `canonical`: RFC 8785 (see `canonicalJson`); otherwise
+ * indented by two spaces like JSON.stringify(value, null, 2), except that each element of a LazyArray
+ * is one line. Either way a LazyArray's elements are built and encoded one at a time.
+ */
+export function* jsonPieces(value: unknown, canonical: boolean, indent = ''): Generator<string> {
+  const scalar = scalarJson(value);
+  if (scalar !== null) return yield scalar;
+  const inner = `${indent}  `;
+  const open = canonical ? '' : `\n${inner}`, comma = canonical ? ',' : `,\n${inner}`, close = canonical ? '' : `\n${indent}`;
+  if (Array.isArray(value) || value instanceof LazyArray) {
+    const length = value.length;
+    if (length === 0) return yield '[]';
+    yield `[${open}`;
+    for (let i = 0; i < length; i++) {
+      if (i > 0) yield comma;
+      if (value instanceof LazyArray) yield canonical ? canonicalJson(value.item(i)) : JSON.stringify(value.item(i));
+      else yield* jsonPieces(value[i], canonical, inner);
+    }
+    return yield `${close}]`;
+  }
+  if (isPlainObject(value)) {
+    const keys = Object.keys(value).filter((key) => value[key] !== undefined);
+    if (canonical) keys.sort();
+    if (keys.length === 0) return yield '{}';
+    yield `{${open}`;
+    for (const [n, key] of keys.entries()) {
+      yield `${n > 0 ? comma : ''}${scalarJson(key)}:${canonical ? '' : ' '}`;
+      yield* jsonPieces(value[key], canonical, inner);
+    }
+    return yield `${close}}`;
   }
   throw new TypeError(`canonical JSON cannot hold ${typeof value}`);
 }
 
-/** The exact bytes the manifest signature covers (see the file comment). A `signature` member is ignored. */
+/** UTF-8 of `pieces` in buffers of about `size` bytes. */
+export function* utf8Chunks(pieces: Iterable<string>, size = 64 * 1024): Generator<Buffer> {
+  let text = '';
+  for (const piece of pieces) {
+    text += piece;
+    if (text.length >= size) {
+      yield Buffer.from(text, 'utf8');
+      text = '';
+    }
+  }
+  if (text) yield Buffer.from(text, 'utf8');
+}
+
+/**
+ * RFC 8785 (JCS) serialization for the values a manifest holds: null, booleans, strings, safe
+ * integers, arrays and plain objects. Throws on anything else (floats, lone surrogates, undefined in
+ * arrays), which JCS either forbids or would encode in a way other implementations might not repeat.
+ * Object members whose value is undefined are omitted, as JSON.stringify does.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value instanceof LazyArray) throw new TypeError('canonical JSON cannot hold a LazyArray as one string');
+  return [...jsonPieces(value, true)].join('');
+}
+
+const SIGNED_PREFIX = Buffer.from(`${EXPORT_MANIFEST_FORMAT}\n`, 'utf8');
+
+/**
+ * The exact bytes the manifest signature covers (see the file comment). A `signature` member is ignored.
+ * The manifest may hold LazyArrays (as the writer's does): they are encoded piece by piece.
+ */
 export function manifestSignedBytes(manifest: UnsignedExportManifest | Record<string, unknown>): Buffer {
   const { signature: _ignored, ...unsigned } = manifest as Record<string, unknown>;
-  return Buffer.concat([Buffer.from(`${EXPORT_MANIFEST_FORMAT}\n`, 'utf8'), Buffer.from(canonicalJson(unsigned), 'utf8')]);
+  // Encoded twice, to measure and then to write: one buffer of the exact size, never pieces and a copy of them.
+  let length = SIGNED_PREFIX.length;
+  for (const piece of jsonPieces(unsigned, true)) length += Buffer.byteLength(piece, 'utf8');
+  const bytes = Buffer.allocUnsafe(length);
+  let at = SIGNED_PREFIX.copy(bytes, 0);
+  for (const piece of jsonPieces(unsigned, true)) at += bytes.write(piece, at, 'utf8');
+  if (at !== length) throw new Error('the manifest changed while it was being encoded');
+  return bytes;
 }
 
 /** Signs a manifest with `key`, which must be the key its `keyId` names. */
-export function signExportManifest(manifest: UnsignedExportManifest, key: SigningKey): ExportManifest {
-  if (manifest.keyId !== key.keyId) throw new Error(`the manifest names key ${manifest.keyId}, not the signing key ${key.keyId}`);
-  const { signature: _ignored, ...unsigned } = manifest as ExportManifest;
-  return { ...unsigned, signature: sign(null, manifestSignedBytes(unsigned), key.privateKey).toString('base64') };
+export function signExportManifest<M extends UnsignedExportManifest | Record<string, unknown>>(manifest: M, key: SigningKey):
+  M & { signature: string } {
+  if (manifest.keyId !== key.keyId) throw new Error(`the manifest names key ${String(manifest.keyId)}, not the signing key ${key.keyId}`);
+  const { signature: _ignored, ...unsigned } = manifest as Record<string, unknown>;
+  return { ...unsigned, signature: sign(null, manifestSignedBytes(unsigned), key.privateKey).toString('base64') } as M & { signature: string };
 }
 
 /** File names are flat (no folders), so no archive tool can be made to write outside its target. */
@@ -156,8 +228,10 @@ const enum CsvState { FieldStart, Plain, Quoted, QuoteInQuoted }
  * malformed file (bad quoting, invalid UTF-8, a wrong header) is reported once and read no further.
  */
 export class HistoryCsvCheck {
-  private readonly expected: Map<string, number>;
-  private readonly seen = new Set<string>();
+  /** Event id → its position in `leaves`; `seen` marks the positions found (not the file's own copies of the ids). */
+  private readonly expected = new Map<string, number>();
+  private readonly leafIndexes: number[] = [];
+  private readonly seen: Uint8Array;
   private readonly decoder = new TextDecoder('utf-8', { fatal: true });
   private state = CsvState.FieldStart;
   private field = 0;
@@ -170,7 +244,11 @@ export class HistoryCsvCheck {
   private stopped = false;
 
   constructor(leaves: Iterable<{ eventId: string; leafIndex: number }>, private readonly report: (problem: HistoryProblem) => void) {
-    this.expected = new Map([...leaves].map((l) => [l.eventId, l.leafIndex]));
+    for (const l of leaves) {
+      this.expected.set(l.eventId, this.leafIndexes.length);
+      this.leafIndexes.push(l.leafIndex);
+    }
+    this.seen = new Uint8Array(this.leafIndexes.length);
   }
 
   /** Rows read so far, the header excluded. */
@@ -201,8 +279,9 @@ export class HistoryCsvCheck {
     if (this.state !== CsvState.FieldStart || this.field > 0) this.endRecord(); // no line end after the last row
     if (this.records === 0) return this.malformed(`${HISTORY_FILE} is empty: it needs a header row starting with ${HISTORY_ID_COLUMN}`);
     this.stopped = true;
-    for (const [eventId, leafIndex] of this.expected) {
-      if (!this.seen.has(eventId)) {
+    for (const [eventId, at] of this.expected) {
+      const leafIndex = this.leafIndexes[at];
+      if (!this.seen[at]) {
         this.report({ line: null, eventId, message: `event ${eventId} (leaf ${leafIndex}) is in the manifest but not in ${HISTORY_FILE}` });
       }
     }
@@ -214,12 +293,19 @@ export class HistoryCsvCheck {
   }
 
   private scan(text: string): void {
+    // The first field is cut from `text` by slices (`start`: where its current run began, -1 outside one),
+    // not built a character at a time.
+    let start = this.state === CsvState.Plain || this.state === CsvState.Quoted ? 0 : -1;
+    const take = (end: number) => {
+      if (start >= 0 && this.field === 0) this.append(text, start, end);
+      start = -1;
+    };
     for (let i = 0; i < text.length && !this.stopped; i++) {
       const c = text.charCodeAt(i);
       // LF, CRLF and a lone CR each end one physical line (and, outside quotes, a row).
       if (c === 10 && this.afterCR) { // the LF of a CRLF: the CR already counted and acted
         this.afterCR = false;
-        if (this.state === CsvState.Quoted) this.append(c);
+        if (this.state === CsvState.Quoted && start < 0) start = i;
         continue;
       }
       const newline = c === 10 || c === 13;
@@ -229,20 +315,19 @@ export class HistoryCsvCheck {
           if (c === 34) this.state = CsvState.Quoted;
           else if (c === 44) this.endField();
           else if (newline) this.endRecord();
-          else { this.state = CsvState.Plain; this.append(c); }
+          else { this.state = CsvState.Plain; start = i; }
           break;
         case CsvState.Plain:
-          if (c === 44) this.endField();
-          else if (newline) this.endRecord();
+          if (c === 44) { take(i); this.endField(); }
+          else if (newline) { take(i); this.endRecord(); }
           else if (c === 34) this.malformed(`${HISTORY_FILE} line ${this.recordLine}: a double quote inside an unquoted field`);
-          else this.append(c);
           break;
         case CsvState.Quoted:
-          if (c === 34) this.state = CsvState.QuoteInQuoted;
-          else this.append(c);
+          if (c === 34) { take(i); this.state = CsvState.QuoteInQuoted; }
+          else if (start < 0) start = i;
           break;
         case CsvState.QuoteInQuoted:
-          if (c === 34) { this.state = CsvState.Quoted; this.append(c); }
+          if (c === 34) { this.state = CsvState.Quoted; start = i; } // "" inside quotes: one quote, kept
           else if (c === 44) this.endField();
           else if (newline) this.endRecord();
           else this.malformed(`${HISTORY_FILE} line ${this.recordLine}: text after the closing quote of a field`);
@@ -253,12 +338,13 @@ export class HistoryCsvCheck {
         if (this.state === CsvState.FieldStart && this.field === 0) this.recordLine = this.line;
       }
     }
+    if (!this.stopped) take(text.length); // the field goes on in the next chunk
   }
 
-  private append(c: number): void {
-    if (this.field !== 0) return;
-    if (this.first.length >= MAX_EVENT_ID_LENGTH) this.firstTooLong = true;
-    else this.first += String.fromCharCode(c);
+  private append(text: string, start: number, end: number): void {
+    if (this.firstTooLong || end <= start) return;
+    if (this.first.length + (end - start) > MAX_EVENT_ID_LENGTH) this.firstTooLong = true;
+    else this.first += text.slice(start, end);
   }
 
   private endField(): void {
@@ -280,13 +366,14 @@ export class HistoryCsvCheck {
       }
       return;
     }
-    const at = `${HISTORY_FILE} line ${line}`;
-    const problem = (message: string, eventId: string | null = id) => this.report({ line, eventId, message: `${at}: ${message}` });
+    const problem = (message: string, eventId: string | null = id) =>
+      this.report({ line, eventId, message: `${HISTORY_FILE} line ${line}: ${message}` });
     if (tooLong) return problem(`the event id is longer than ${MAX_EVENT_ID_LENGTH} characters`, null);
     if (id === '') return problem('the row has no event id', null);
-    if (!this.expected.has(id)) return problem(`event ${id} is not among the manifest's proven events`);
-    if (this.seen.has(id)) return problem(`event ${id} is listed more than once`);
-    this.seen.add(id);
+    const at = this.expected.get(id);
+    if (at === undefined) return problem(`event ${id} is not among the manifest's proven events`);
+    if (this.seen[at]) return problem(`event ${id} is listed more than once`);
+    this.seen[at] = 1;
   }
 }
 
@@ -338,8 +425,11 @@ export interface ExportPackageInput {
   forceZip64?: boolean;
 }
 
+/** The manifest as written, with its leaves and proof as counts (manifest.json holds them; they can be many). */
+export type ExportManifestSummary = Omit<ExportManifest, 'audit'> & { audit: { checkpoint: CheckpointJson; leaves: number; proof: number } };
+
 export interface ExportPackageResult {
-  manifest: ExportManifest;
+  manifest: ExportManifestSummary;
   /** Size and SHA-256 (hex) of the whole ZIP as written to `out`. */
   bytes: number;
   sha256: string;
@@ -473,26 +563,36 @@ export async function writeExportPackage(out: NodeJS.WritableStream, input: Expo
     zip.addReadStream(source, file.name, entryOptions);
   }
 
-  let manifest: ExportManifest | undefined;
+  let manifest: ExportManifestSummary | undefined;
   // yazl asks for this stream only once every file before it is fully written, so all are measured by then.
   zip.addReadStreamLazy(MANIFEST_FILE, entryOptions, (cb) => {
     try {
-      const unsigned: UnsignedExportManifest = {
-        format: EXPORT_MANIFEST_FORMAT,
+      const header = {
+        format: EXPORT_MANIFEST_FORMAT as typeof EXPORT_MANIFEST_FORMAT,
         tenantId: input.tenantId,
         ...(input.subjectPseudonym !== undefined ? { subjectPseudonym: input.subjectPseudonym } : {}),
         requestId: input.requestId,
         createdAt: input.createdAt.toISOString(),
         files,
-        audit: {
-          checkpoint: checkpointToJson(checkpoint),
-          leaves: leaves.map((l) => ({ eventId: l.eventId, leafIndex: l.leafIndex, leafHash: l.leafHash.toString('hex') })),
-          proof: proof.map((h) => h.toString('hex')),
-        },
-        keyId: signingKey.keyId,
       };
-      manifest = signExportManifest(unsigned, signingKey);
-      cb(null, Readable.from([Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`, 'utf8')], { objectMode: false }));
+      // The leaves and the proof grow with the person's history: encoded one element at a time, for the
+      // signature and again for the file, never held as objects or as one string.
+      const audit = {
+        checkpoint: checkpointToJson(checkpoint),
+        leaves: new LazyArray<ExportManifestLeaf>(leaves.length, (i) => {
+          const l = leaves[i];
+          return { eventId: l.eventId, leafIndex: l.leafIndex, leafHash: l.leafHash.toString('hex') };
+        }),
+        proof: new LazyArray<string>(proof.length, (i) => proof[i].toString('hex')),
+      };
+      const signed = signExportManifest({ ...header, audit, keyId: signingKey.keyId }, signingKey);
+      manifest = { ...header, audit: { checkpoint: audit.checkpoint, leaves: leaves.length, proof: proof.length },
+        keyId: signed.keyId, signature: signed.signature };
+      const text = (function* manifestText() {
+        yield* utf8Chunks(jsonPieces(signed, false));
+        yield Buffer.from('\n', 'utf8');
+      })();
+      cb(null, Readable.from(text, { objectMode: false }));
     } catch (err) {
       cb(err, undefined as never);
     }
