@@ -43,7 +43,7 @@ const common = {
   purpose,
   actor: Actor,
   /** Objects the operation addressed, as Type:id (never a person's id: people are subjects). */
-  resources: z.array(z.string().regex(/^(Course|Post|Comment|Enrollment|ApiToken|DataSubjectRequest):[0-9a-f-]{36}$/)).max(100),
+  resources: z.array(z.string().regex(/^(Course|Post|Comment|Enrollment|ApiToken|DataSubjectRequest|SisImport):[0-9a-f-]{36}$/)).max(100),
   itemCount: z.number().int().min(0),
 };
 
@@ -92,7 +92,7 @@ export function zodIssues(e: unknown): string[] {
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const COORDINATE_RE = /^[A-Z][A-Za-z0-9]*\.[A-Za-z_][A-Za-z0-9_]*$/;
-const RESOURCE_RE = /^(Course|Post|Comment|Enrollment|ApiToken|DataSubjectRequest):[0-9a-f-]{36}$/;
+const RESOURCE_RE = /^(Course|Post|Comment|Enrollment|ApiToken|DataSubjectRequest|SisImport):[0-9a-f-]{36}$/;
 const CATEGORY_COUNT = Object.keys(DATA_CATEGORIES).length;
 const CATEGORY_SET = new Set(Object.keys(DATA_CATEGORIES));
 const PURPOSE_SET = new Set(Object.keys(PURPOSES));

@@ -10,6 +10,7 @@ export const PURPOSES = {
   'education.delivery': 'Running courses: rosters, course content and discussion',
   'education.assessment': 'Grading',
   'integration.sis': 'Synchronising with the student information system',
+  'sis.sync': 'Importing the institution\'s rosters from its student information system',
   'audit': 'External audit of the institution\'s processing',
   'data_subject_rights': 'Answering requests people make about their own data: access, rectification, erasure, restriction',
 } as const;
@@ -70,6 +71,7 @@ const BY_ROOT_FIELD: Record<string, Purpose> = {
   'Query.retentionSchedule': 'data_subject_rights',
   'Mutation.setRetentionPeriod': 'data_subject_rights',
   'Mutation.updatePrivacySettings': 'data_subject_rights',
+  'Mutation.importRoster': 'sis.sync',
 };
 
 /** Root fields with a declared purpose (the test compares this with the schema). */
@@ -78,6 +80,6 @@ export const rootFieldsWithPurpose = (): string[] => Object.keys(BY_ROOT_FIELD);
 /** The purpose of a root field for this caller: auditors audit and integrations integrate, whatever they call. */
 export function purposeOf(rootField: string, principal: Principal | null): Purpose {
   if (principal?.kind === 'AUDITOR') return 'audit';
-  if (principal?.kind === 'SERVICE') return 'integration.sis';
+  if (principal?.kind === 'SERVICE') return BY_ROOT_FIELD[rootField] === 'sis.sync' ? 'sis.sync' : 'integration.sis';
   return BY_ROOT_FIELD[rootField] ?? 'account.self_service';
 }

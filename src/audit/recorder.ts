@@ -86,6 +86,12 @@ export class AccessRecorder {
     this.root(responseKey).resources.add(ref);
   }
 
+  /** An object the running mutation root field addressed (an import, say), named in its events. */
+  addressed(ref: string): void {
+    if (!this.current) throw new Error('addressed outside a mutation root field');
+    this.current.resources.add(ref);
+  }
+
   /** Services call this (through `recordWrite`) for each person whose data a mutation changed. */
   wrote(userIds: Iterable<string>, categories: DataCategory[]): void {
     if (!this.current) throw new Error('recordWrite outside a mutation root field');

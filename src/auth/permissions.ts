@@ -66,6 +66,8 @@ export const isAdmin = principalRule('isAdmin', (ctx) => ctx.access.isAdmin);
 export const isStaff = principalRule('isStaff', (ctx) => ctx.access.isAdmin || ctx.access.isInstructor);
 /** Administrators and external auditors: checkpoints, proofs and signing keys (pseudonymous; no personal data). */
 export const readsAuditTrail = principalRule('readsAuditTrail', (ctx) => ctx.access.isAdmin || ctx.principal?.kind === 'AUDITOR');
+/** SERVICE credentials with `roster:import`: the SIS sync. */
+export const importsRosters = principalRule('importsRosters', (ctx) => ctx.access.hasScope('roster:import'));
 /** Members and `roster:read` services: the directory (members, courses, rosters), rows scoped by the queries. */
 export const readsDirectory = principalRule('readsDirectory', (ctx) => ctx.access.isUser || ctx.access.hasScope('roster:read'));
 
@@ -138,6 +140,7 @@ export const ruleTree: IRules = {
     issueToken: isAdmin,
     revokeToken: isAdmin,
     fileDataRequest: isMember,
+    importRoster: importsRosters,
     approveDataRequest: isAdmin,
     rejectDataRequest: isAdmin,
     extendDataRequest: isAdmin,
@@ -220,6 +223,13 @@ export const ruleTree: IRules = {
   RecipientNotice: { '*': isAdmin },
   RetentionEntry: { '*': isMember },
   DataExport: { '*': isMember },
+  // What an import answers goes only to the integration that sent the files.
+  RosterImportResultType: { '*': importsRosters },
+  RosterFileCount: { '*': importsRosters },
+  RosterEntityDiff: { '*': importsRosters },
+  RosterRowError: { '*': importsRosters },
+  RosterSkippedRow: { '*': importsRosters },
+  RosterIgnoredFile: { '*': importsRosters },
   AccessRecordEdge: structural,
   IssuedTokenPayload: { '*': isAdmin },
   PageInfo: structural,

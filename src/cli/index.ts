@@ -12,6 +12,7 @@ import { registerToken } from './commands/token';
 import { registerAudit } from './commands/audit';
 import { registerExport } from './commands/export';
 import { registerJobs } from './commands/jobs';
+import { registerImport } from './commands/import';
 
 const EXIT_USAGE = 2;
 
@@ -33,6 +34,7 @@ async function buildProgram(): Promise<Command> {
   registerAudit(program);
   registerExport(program);
   registerJobs(program);
+  registerImport(program);
   program.addHelpText('after', '\nExit codes: 0 success, 1 the command failed, 2 usage or configuration error.\n' +
     'Every command accepts --json: one JSON object on stdout (on failure: {"error": {"code", "message"}}).');
   return program;
@@ -66,7 +68,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     program = await buildProgram();
     await program.parseAsync(argv, { from: 'node' });
-    return 0;
+    // A command that printed its result but did not succeed (an import refused for its errors) sets exitCode.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     const commander = err as { code?: string; exitCode?: number };
     if (typeof commander.code === 'string' && commander.code.startsWith('commander.')) {

@@ -28,6 +28,10 @@ export interface Config {
   sealIntervalMs: number;
   /** How often each instance looks for due background jobs (data-subject requests, retention). */
   jobIntervalMs: number;
+  /** Largest GraphQL request body accepted, in bytes (a roster import sent over the API counts against it). */
+  maxRequestBytes: number;
+  /** Largest file of a OneRoster import, in bytes (uncompressed): a bigger one is refused, nothing written. */
+  importMaxFileBytes: number;
   /** Sign-in with JWTs from one external OIDC issuer; null when not configured. */
   oidc: OidcConfig | null;
 }
@@ -231,6 +235,8 @@ export function loadConfig(env: Env = process.env): Config {
     auditSigningKeyFile: signingKeyFile(env),
     sealIntervalMs: int(env, 'CUSTOS_SEAL_INTERVAL_MS', 1000, 50, 3_600_000),
     jobIntervalMs: int(env, 'CUSTOS_JOB_INTERVAL_MS', 1000, 50, 3_600_000),
+    maxRequestBytes: int(env, 'CUSTOS_MAX_REQUEST_BYTES', 8 * 1024 * 1024, 16 * 1024, 512 * 1024 * 1024),
+    importMaxFileBytes: int(env, 'CUSTOS_IMPORT_MAX_FILE_BYTES', 200 * 1024 * 1024, 1024, 8 * 1024 * 1024 * 1024),
     oidc: oidc(env, nodeEnv === 'production'),
   };
 }

@@ -39,6 +39,10 @@ export const LAWFUL_BASIS: Readonly<Record<Purpose, LawfulBasis>> = {
     basis: 'public_task', article: 'GDPR Art. 6(1)(e); Art. 6(1)(b)',
     explanation: 'Keeping the platform in step with the institution\'s student information system.',
   },
+  'sis.sync': {
+    basis: 'public_task', article: 'GDPR Art. 6(1)(e); Art. 6(1)(b); FERPA 34 CFR 99.31(a)(1)',
+    explanation: 'Creating and updating members, courses and enrollments from the rosters the institution keeps in its student information system.',
+  },
   'audit': {
     basis: 'legal_obligation', article: 'GDPR Art. 6(1)(c) with Art. 5(2), 30 and 32',
     explanation: 'Showing an external auditor that personal data is processed lawfully and securely.',

@@ -13,9 +13,10 @@ import { DataSubjectRequestResolver, LegalHoldResolver } from '../modules/dsr/ds
 import { DataExportResolver } from '../modules/dsr/export/export.resolver';
 import { permissionsFor } from '../auth/permissions';
 import { accessLogMiddleware } from '../audit/read-middleware';
+import { RosterResolver } from '../modules/roster/roster.resolver';
 
 export const resolvers = [TenantResolver, UserResolver, CourseResolver, EnrollmentResolver, PostResolver, CommentResolver, TokenResolver, AuditResolver,
-  DataSubjectRequestResolver, LegalHoldResolver, DataExportResolver] as const;
+  DataSubjectRequestResolver, LegalHoldResolver, DataExportResolver, RosterResolver] as const;
 
 let bare: Promise<GraphQLSchema> | undefined;
 const served = new Map<string, Promise<GraphQLSchema>>();

@@ -104,7 +104,7 @@ export async function startServer(orm: MikroORM, config: Config, log: Logger, op
 
   app.use(
     '/graphql',
-    express.json({ limit: '1mb' }),
+    express.json({ limit: config.maxRequestBytes }),
     expressMiddleware(apollo, {
       context: async ({ req }) => {
         const em = orm.em.fork();

@@ -94,6 +94,7 @@ const EXPECTED: Record<string, Outcome[]> = {
   'Query.retentionSchedule': [U, ok, ok, ok, ok, ok, ok, F, F, U, U],
   'Mutation.setRetentionPeriod': [U, F, F, F, F, ok, ok, F, F, U, U],
   'Mutation.updatePrivacySettings': [U, F, F, F, F, ok, ok, F, F, U, U],
+  'Mutation.importRoster': [U, F, F, F, F, F, F, F, ok, U, U],
 };
 
 /** The README's principal columns, and the caller each one stands for. */
@@ -155,7 +156,7 @@ describe('the role matrix', () => {
     const revoked = await issueUserToken(em(), student.user, { label: 'revoked', ttlDays: 1 });
     await revokeToken(em(), north.tenant.id, revoked.token.id);
     const auditor = await issueToken(em(), north.tenant.id, { kind: TokenKind.AUDITOR, label: 'auditor', ttlDays: 7 });
-    const service = await issueToken(em(), north.tenant.id, { kind: TokenKind.SERVICE, scopes: ['roster:read'], label: 'sis', ttlDays: 7 });
+    const service = await issueToken(em(), north.tenant.id, { kind: TokenKind.SERVICE, scopes: ['roster:read', 'roster:import'], label: 'sis', ttlDays: 7 });
     Object.assign(tokens, {
       anonymous: null, student: student.token, anotherStudent: anotherStudent.token, instructor: instructor.token,
       otherInstructor: otherInstructor.token, admin: admin.token, foreignAdmin: foreignAdmin.token,
@@ -331,6 +332,10 @@ describe('the role matrix', () => {
          values (gen_random_uuid(), ?, ?, 'cred', 'SIS', 'RECTIFICATION', '{user.name}', now()) returning id`, [north.tenant.id, requestId]);
       return { query: 'mutation($id: ID!) { markNoticeSent(id: $id) { id sentAt } }', variables: { id } };
     },
+    'Mutation.importRoster': async () => ({
+      query: `mutation($files: [RosterFileInput!]) { importRoster(input: { files: $files, dryRun: true }) { applied errorCount } }`,
+      variables: { files: [{ name: 'manifest.csv', content: 'propertyName,value\nmanifest.version,1.0\noneroster.version,1.1\n' }] },
+    }),
     'Mutation.updatePrivacySettings': async () => ({
       query: 'mutation { updatePrivacySettings(input: { responseWindowDays: 30 }) { responseWindowDays } }',
     }),
@@ -476,7 +481,8 @@ describe('the role matrix', () => {
 
     it('a read-only credential is refused at the door, before any resolver runs', async () => {
       const before = await sql(app.orm, 'select id, display_name, updated_at from app_user where tenant_id = ? order by id', [north.tenant.id]);
-      for (const token of [tokens.auditor, tokens.service]) {
+      const readOnly = await issueToken(app.orm.em.fork(), north.tenant.id, { kind: TokenKind.SERVICE, scopes: ['roster:read'], label: 'reader', ttlDays: 1 });
+      for (const token of [tokens.auditor, readOnly.secret]) {
         const res = await app.gql('mutation { updateMyProfile(input: { displayName: "Nope" }) { id } createCourse(input: { code: "X", title: "Y" }) { id } }', {}, token);
         expect(res.status).toBe(403);
         expect(codes(res)).toEqual([F]); // one error for the whole operation, not one per field

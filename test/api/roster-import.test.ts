@@ -1,0 +1,226 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startTestApp, type TestApp } from '../support/harness';
+import { seedTenant, sql, type SeededTenant } from '../support/seed';
+import { importRosterAsSystem } from '../../src/modules/roster/roster.service';
+import { openRosterPath, rosterFromFiles } from '../../src/modules/roster/source';
+import type { RosterImportResult } from '../../src/modules/roster/import';
+
+const SAMPLE = path.resolve(__dirname, '../fixtures/oneroster-1.1-sample');
+
+let app: TestApp;
+let dir: string;
+
+beforeAll(async () => {
+  app = await startTestApp();
+  dir = mkdtempSync(path.join(os.tmpdir(), 'custos-roster-'));
+});
+
+afterAll(async () => {
+  await app?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A copy of the sample folder with some files replaced (name → content, or null to delete). */
+function sampleWith(changes: Record<string, string | null> = {}): string {
+  const target = mkdtempSync(path.join(dir, 'set-'));
+  cpSync(SAMPLE, target, { recursive: true });
+  for (const [name, content] of Object.entries(changes)) {
+    if (content === null) rmSync(path.join(target, name));
+    else writeFileSync(path.join(target, name), content);
+  }
+  return target;
+}
+
+const read = (name: string) => readFileSync(path.join(SAMPLE, name), 'utf8');
+
+async function importPath(school: SeededTenant, target: string, opts: Partial<{ dryRun: boolean; importValidRows: boolean }> = {}) {
+  return importRosterAsSystem(app.appOrm, school.tenant.id, await openRosterPath(target), { dryRun: false, importValidRows: false, ...opts });
+}
+
+/** The tenant as the import left it: members, courses and enrollments, sorted. */
+async function snapshot(school: SeededTenant) {
+  const t = school.tenant.id;
+  const users = await sql<Record<string, unknown>>(app.orm,
+    `select u.email, u.given_name, u.family_name, u.display_name, u.student_number, u.role::text, u.status::text, u.source::text, r.sourced_id
+       from app_user u left join sis_record r on r.tenant_id = u.tenant_id and r.kind = 'user' and r.target_id = u.id
+      where u.tenant_id = ? order by u.email`, [t]);
+  const courses = await sql<Record<string, unknown>>(app.orm,
+    `select c.code, c.title, c.description, c.status::text, r.sourced_id from course c
+       left join sis_record r on r.tenant_id = c.tenant_id and r.kind = 'class' and r.target_id = c.id
+      where c.tenant_id = ? order by c.code`, [t]);
+  const enrollments = await sql<Record<string, unknown>>(app.orm,
+    `select c.code, u.email, e.role::text from enrollment e join course c on c.id = e.course_id join app_user u on u.id = e.user_id
+      where e.tenant_id = ? order by c.code, u.email`, [t]);
+  return { users, courses, enrollments };
+}
+
+const STUDENTS = [
+  ['604863', 'Mary', 'Archer'], ['604874', 'Kyle', 'Hughes'], ['604918', 'Peter', 'Nash'], ['604927', 'Larry', 'Mahoney'],
+  ['604938', 'Roland', 'Phillips'], ['604969', 'Stephen', 'Caldwell'], ['604974', 'Olivia', 'Hardy'], ['605015', 'Micheal', 'Turner'],
+];
+const TEACHERS = [['207270', 'Kelley', 'Christian'], ['207268', 'Sara', 'Preston']];
+const ALGEBRA = ['604863', '604874', '604918', '604927', '604938'];
+const ENGLISH = ['604863', '604874', '604969', '604974', '605015'];
+
+describe('importing the OneRoster 1.1 sample', () => {
+  let school: SeededTenant;
+  let first: RosterImportResult;
+
+  beforeAll(async () => {
+    school = await seedTenant(app.orm, 'Grand Bend');
+    first = await importPath(school, SAMPLE);
+  });
+
+  it('creates exactly the sample\'s members, courses and enrollments, each linked to its sourcedId', async () => {
+    expect(first.errors).toEqual([]);
+    expect(first.applied).toBe(true);
+    const { users, courses, enrollments } = await snapshot(school);
+    const expected = [
+      ...STUDENTS.map(([id, given, family]) => ({
+        email: `${given}.${family}@studentgps.org`.toLowerCase(), given_name: given, family_name: family, display_name: `${given} ${family}`,
+        student_number: null, role: 'STUDENT', status: 'ACTIVE', source: 'SIS_IMPORT', sourced_id: id,
+      })),
+      ...TEACHERS.map(([id, given, family]) => ({
+        email: `${given}.${family}@studentgps.org`.toLowerCase(), given_name: given, family_name: family, display_name: `${given} ${family}`,
+        student_number: null, role: 'INSTRUCTOR', status: 'ACTIVE', source: 'SIS_IMPORT', sourced_id: id,
+      })),
+    ].sort((a, b) => a.email.localeCompare(b.email));
+    expect(users).toEqual(expected);
+    expect(courses).toEqual([
+      { code: 'Algebra I', title: 'ALG-1', description: 'Algebra I (ALG-1)', status: 'ACTIVE',
+        sourced_id: '25590100102Trad220ALG112011' },
+      { code: 'English I', title: 'ENG-1', description: 'English I (ENG-1)', status: 'ACTIVE', sourced_id: '25590100101Trad120ENG112011' },
+    ]);
+    const emailOf = (id: string) => {
+      const [, given, family] = [...STUDENTS, ...TEACHERS].find(([s]) => s === id)!;
+      return `${given}.${family}@studentgps.org`.toLowerCase();
+    };
+    const rows = [
+      ...ALGEBRA.map((id) => ({ code: 'Algebra I', email: emailOf(id), role: 'STUDENT' })),
+      { code: 'Algebra I', email: emailOf('207270'), role: 'INSTRUCTOR' },
+      ...ENGLISH.map((id) => ({ code: 'English I', email: emailOf(id), role: 'STUDENT' })),
+      { code: 'English I', email: emailOf('207268'), role: 'INSTRUCTOR' },
+    ].sort((a, b) => a.code.localeCompare(b.code) || a.email.localeCompare(b.email));
+    expect(enrollments).toEqual(rows);
+  });
+
+  it('reports what it read, what it changed and what it ignored, and why', () => {
+    expect(first.rows).toEqual({ 'orgs.csv': 2, 'courses.csv': 2, 'classes.csv': 2, 'users.csv': 10, 'enrollments.csv': 24 });
+    expect(first.diff).toEqual({
+      orgs: { created: 2, updated: 0, deactivated: 0, unchanged: 0, skipped: 0 },
+      courses: { created: 2, updated: 0, deactivated: 0, unchanged: 0, skipped: 0 },
+      classes: { created: 2, updated: 0, deactivated: 0, unchanged: 0, skipped: 0 },
+      users: { created: 10, updated: 0, deactivated: 0, unchanged: 0, skipped: 0 },
+      enrollments: { created: 12, updated: 0, deactivated: 0, unchanged: 0, skipped: 0 },
+    });
+    expect(first.ignoredFiles.map((f) => f.name)).toEqual(['LICENSE', 'NOTICES.md', 'SOURCE.md', 'academicSessions.csv', 'demographics.csv']);
+    expect(first.ignoredFiles.find((f) => f.name === 'demographics.csv')!.reason).toMatch(/special-category/);
+  });
+
+  it('records the import, and the source of every record (import, file, line, sourcedId)', async () => {
+    const [imp] = await sql<{ id: string; source: string; actor: string }>(app.orm, 'select id, source, actor from sis_import where tenant_id = ?',
+      [school.tenant.id]);
+    expect(imp).toMatchObject({ id: first.importId, source: 'oneroster-1.1-sample', actor: 'cli' });
+    const records = await sql<{ kind: string; n: string }>(app.orm,
+      `select kind, count(*) as n from sis_record where tenant_id = ? and import_id = ? group by kind order by kind`, [school.tenant.id, imp.id]);
+    expect(records.map((r) => [r.kind, Number(r.n)])).toEqual([['class', 2], ['course', 2], ['enrollment', 24], ['org', 2], ['user', 10]]);
+    const [mary] = await sql<{ file: string; line: number }>(app.orm,
+      `select file, line from sis_record where tenant_id = ? and kind = 'user' and sourced_id = '604863'`, [school.tenant.id]);
+    expect(mary).toEqual({ file: 'users.csv', line: 2 });
+  });
+
+  it('writes one access event per set of categories, purpose sis.sync, naming the import', async () => {
+    const events = await sql<{ purpose: string; root_field: string; access_kind: string; resources: string[]; subjects: string }>(app.orm,
+      `select e.purpose, e.root_field, e.access_kind, e.resources, (select count(*) from access_event_subject s where s.event_id = e.id) as subjects
+         from access_event e where e.tenant_id = ? and e.request_id = ?`, [school.tenant.id, `import:${first.importId}`]);
+    expect(events.length).toBeGreaterThan(0);
+    for (const e of events) {
+      expect(e).toMatchObject({ purpose: 'sis.sync', root_field: 'Import.oneroster', access_kind: 'WRITE', resources: [`SisImport:${first.importId}`] });
+    }
+    expect(events.reduce((n, e) => n + Number(e.subjects), 0)).toBe(10);
+  });
+
+  it('re-importing the same files changes nothing: no writes, no events, the same sources', async () => {
+    const before = await snapshot(school);
+    const records = await sql(app.orm, 'select * from sis_record where tenant_id = ? order by kind, sourced_id', [school.tenant.id]);
+    const [{ n: eventsBefore }] = await sql<{ n: string }>(app.orm, 'select count(*) as n from access_event where tenant_id = ?', [school.tenant.id]);
+    const again = await importPath(school, SAMPLE);
+    expect(again.errors).toEqual([]);
+    for (const d of Object.values(again.diff)) expect(d).toMatchObject({ created: 0, updated: 0, deactivated: 0 });
+    expect(again.diff.users.unchanged).toBe(10);
+    expect(again.diff.enrollments.unchanged).toBe(12);
+    expect(await snapshot(school)).toEqual(before);
+    expect(await sql(app.orm, 'select * from sis_record where tenant_id = ? order by kind, sourced_id', [school.tenant.id])).toEqual(records);
+    const [{ n: eventsAfter }] = await sql<{ n: string }>(app.orm, 'select count(*) as n from access_event where tenant_id = ?', [school.tenant.id]);
+    expect(eventsAfter).toBe(eventsBefore);
+  });
+});
+
+describe('a tobedeleted delta, then a bulk set without someone', () => {
+  let school: SeededTenant;
+
+  beforeAll(async () => {
+    school = await seedTenant(app.orm, 'Delta');
+    expect((await importPath(school, SAMPLE)).applied).toBe(true);
+  });
+
+  const DELTA_MANIFEST = read('manifest.csv').replace(/^file\.(\w+),bulk$/gm, (_, f) => `file.${f},${f === 'users' || f === 'enrollments' ? 'delta' : 'absent'}`);
+  const usersHeader = read('users.csv').split('\n')[0];
+  const enrollmentsHeader = read('enrollments.csv').split('\n')[0];
+
+  it('deactivates the person and removes the enrollment a delta names, and nothing else', async () => {
+    const target = mkdtempSync(path.join(dir, 'delta-'));
+    writeFileSync(path.join(target, 'manifest.csv'), DELTA_MANIFEST);
+    writeFileSync(path.join(target, 'users.csv'),
+      `${usersHeader}\n604927,tobedeleted,2021-03-01T10:00:00Z,true,255901001,student,Larry Mahoney,{Local:927},Larry,Mahoney,,,Larry.Mahoney@studentgps.org,,,,09,\n`);
+    // Kyle leaves English: both terms' rows (the Fall row as tobedeleted, the Spring row as inactive, the pre-1.1 spelling).
+    writeFileSync(path.join(target, 'enrollments.csv'), `${enrollmentsHeader}\n` +
+      'B3599829-090C-4BC5-AA59-15E90427A7BA,tobedeleted,,25590100101Trad120ENG112011,255901001,604874,student,,2020-08-17,2020-12-18\n' +
+      'BC2ABC3B-BE0A-41C1-AE69-BAFEFA985320,inactive,,25590100101Trad120ENG112011,255901001,604874,student,,2021-01-04,2021-05-28\n');
+    const before = await snapshot(school);
+    const result = await importPath(school, target);
+    expect(result.errors).toEqual([]);
+    expect(result.diff.users).toEqual({ created: 0, updated: 0, deactivated: 1, unchanged: 0, skipped: 0 });
+    expect(result.diff.enrollments).toEqual({ created: 0, updated: 0, deactivated: 1, unchanged: 0, skipped: 0 });
+    const after = await snapshot(school);
+    expect(after.users.filter((u) => u.status === 'DEACTIVATED').map((u) => u.sourced_id)).toEqual(['604927']);
+    expect(after.users.length).toBe(before.users.length);
+    const kyle = 'kyle.hughes@studentgps.org';
+    expect(before.enrollments.filter((e) => e.email === kyle).map((e) => e.code)).toEqual(['Algebra I', 'English I']);
+    expect(after.enrollments.filter((e) => e.email === kyle).map((e) => e.code)).toEqual(['Algebra I']);
+    expect(after.enrollments.length).toBe(before.enrollments.length - 1);
+    // Larry's enrollment stays (he is deactivated, his enrollment is history); his tokens would have been revoked.
+    expect(after.enrollments.filter((e) => e.email === 'larry.mahoney@studentgps.org')).toHaveLength(1);
+  });
+
+  it('the same delta again changes nothing', async () => {
+    const target = mkdtempSync(path.join(dir, 'delta-again-'));
+    writeFileSync(path.join(target, 'manifest.csv'), DELTA_MANIFEST);
+    writeFileSync(path.join(target, 'users.csv'),
+      `${usersHeader}\n604927,tobedeleted,2021-03-01T10:00:00Z,true,255901001,student,Larry Mahoney,{Local:927},Larry,Mahoney,,,Larry.Mahoney@studentgps.org,,,,09,\n`);
+    writeFileSync(path.join(target, 'enrollments.csv'), `${enrollmentsHeader}\n`);
+    const result = await importPath(school, target);
+    expect(result.diff.users).toEqual({ created: 0, updated: 0, deactivated: 0, unchanged: 1, skipped: 0 });
+    expect(result.diff.enrollments).toEqual({ created: 0, updated: 0, deactivated: 0, unchanged: 0, skipped: 0 });
+  });
+
+  it('a bulk users file without someone deactivates them; putting them back reactivates them', async () => {
+    const withoutOlivia = read('users.csv').split('\n').filter((l) => !l.startsWith('604974,')).join('\n');
+    const result = await importPath(school, sampleWith({ 'users.csv': withoutOlivia }));
+    // Olivia's enrollments now name someone missing from a bulk users file: refused, nothing written.
+    expect(result.applied).toBe(false);
+    expect(result.errors.map((e) => [e.file, e.line, e.code])).toEqual([['enrollments.csv', 10, 'DANGLING_REFERENCE'], ['enrollments.csv', 20, 'DANGLING_REFERENCE']]);
+    const enrollments = read('enrollments.csv').split('\n').filter((l) => !l.includes(',604974,')).join('\n');
+    const ok = await importPath(school, sampleWith({ 'users.csv': withoutOlivia, 'enrollments.csv': enrollments }));
+    expect(ok.errors).toEqual([]);
+    expect(ok.diff.users.deactivated).toBe(1);
+    // Olivia's English enrollment goes; Kyle's, active again in the bulk file, comes back.
+    expect(ok.diff.enrollments).toMatchObject({ deactivated: 1, created: 1 });
+    const after = await snapshot(school);
+    expect(after.users.find((u) => u.sourced_id === '604974')).toMatchObject({ status: 'DEACTIVATED' });
+    // Larry is in the bulk file again, active: reactivated.
+    expect(after.users.find((u) => u.sourced_id === '604927')).toMatchObject({ status: 'ACTIVE' });
+  });
+});
