@@ -3,8 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { startTestApp, type TestApp } from '../support/harness';
 import { seedTenant, sql, type SeededTenant } from '../support/seed';
+import { ZipFile as ZipWriter } from 'yazl';
+import { issueToken } from '../../src/modules/token/token.service';
+import { TokenKind } from '../../src/modules/token/api-token.entity';
+import { codes } from '../support/harness';
 import { importRosterAsSystem } from '../../src/modules/roster/roster.service';
-import { openRosterPath, rosterFromFiles } from '../../src/modules/roster/source';
+import { openRosterPath } from '../../src/modules/roster/source';
 import type { RosterImportResult } from '../../src/modules/roster/import';
 
 const SAMPLE = path.resolve(__dirname, '../fixtures/oneroster-1.1-sample');
@@ -222,5 +226,210 @@ describe('a tobedeleted delta, then a bulk set without someone', () => {
     expect(after.users.find((u) => u.sourced_id === '604974')).toMatchObject({ status: 'DEACTIVATED' });
     // Larry is in the bulk file again, active: reactivated.
     expect(after.users.find((u) => u.sourced_id === '604927')).toMatchObject({ status: 'ACTIVE' });
+  });
+});
+
+describe('bad input: errors with file, line and code, and nothing written', () => {
+  let school: SeededTenant;
+
+  beforeAll(async () => {
+    school = await seedTenant(app.orm, 'Careful');
+  });
+
+  /** Imports a changed sample into the empty school and checks that nothing at all was written. */
+  async function refused(changes: Record<string, string | null>) {
+    const result = await importPath(school, sampleWith(changes));
+    expect(result.applied).toBe(false);
+    expect(await sql(app.orm, 'select 1 from sis_record where tenant_id = ?', [school.tenant.id])).toEqual([]);
+    expect(await sql(app.orm, "select 1 from app_user where tenant_id = ? and source = 'SIS_IMPORT'", [school.tenant.id])).toEqual([]);
+    return result.errors.map((e) => [e.file, e.line, e.code, e.message]);
+  }
+
+  const lines = (name: string) => read(name).split('\n');
+  const replaceLine = (name: string, n: number, edit: (line: string) => string) =>
+    lines(name).map((l, i) => (i === n - 1 ? edit(l) : l)).join('\n');
+
+  it('a missing required file, or one the manifest calls absent', async () => {
+    expect(await refused({ 'enrollments.csv': null })).toEqual([
+      ['enrollments.csv', null, 'MISSING_FILE', 'enrollments.csv is missing; the manifest says file.enrollments is bulk'],
+    ]);
+    expect(await refused({ 'manifest.csv': null })).toEqual([['manifest.csv', null, 'MISSING_FILE', 'manifest.csv is missing']]);
+    expect(await refused({ 'manifest.csv': read('manifest.csv').replace('file.orgs,bulk', 'file.orgs,absent') })).toEqual([
+      ['orgs.csv', null, 'UNEXPECTED_FILE', 'orgs.csv is present but the manifest says file.orgs is absent'],
+    ]);
+  });
+
+  it('a missing column', async () => {
+    expect(await refused({ 'users.csv': read('users.csv').replace(',givenName,', ',firstName,') })).toEqual([
+      ['users.csv', 1, 'MISSING_COLUMN', 'the header lacks givenName'],
+    ]);
+  });
+
+  it('a wrong-version manifest', async () => {
+    expect(await refused({ 'manifest.csv': read('manifest.csv').replace('oneroster.version,1.1', 'oneroster.version,1.2') })).toEqual([
+      ['manifest.csv', 3, 'MANIFEST_VERSION', 'oneroster.version is "1.2"; Custos reads OneRoster 1.1'],
+    ]);
+  });
+
+  it('unknown roles, bad dates, duplicate ids and dangling references, each on its line', async () => {
+    const users = replaceLine('users.csv', 3, (l) => l.replace(',student,', ',janitor,'));
+    const enrollments = [
+      ...lines('enrollments.csv').slice(0, 2),
+      '6F4283DC-F831-4437-A9A3-E030C7AF0493,,,25590100102Trad220ALG112011,255901001,604918,student,,2020-08-17,2020-12-18',
+      'NEW-1,,,25590100102Trad220ALG112011,255901001,604918,student,,2020-02-30,2020-12-18',
+      'NEW-2,,,NO-SUCH-CLASS,255901001,604918,student,,2020-08-17,2020-12-18',
+      'NEW-3,,,25590100102Trad220ALG112011,255901001,NO-SUCH-USER,student,,2020-08-17,2020-12-18',
+      'NEW-4,,,25590100102Trad220ALG112011,255901001,604918,principal,,2020-08-17,2020-12-18',
+      'NEW-5,,,25590100102Trad220ALG112011,255901001,604874,student,,2020-08-17,2020-12-18',
+    ].join('\n');
+    const errors = await refused({ 'users.csv': users, 'enrollments.csv': enrollments });
+    expect(errors).toEqual([
+      ['users.csv', 3, 'UNKNOWN_ROLE', 'role "janitor" is not one of administrator, aide, guardian, parent, proctor, relative, student, teacher'],
+      ['enrollments.csv', 3, 'DUPLICATE_ID', 'sourcedId 6F4283DC-F831-4437-A9A3-E030C7AF0493 is also on line 2'],
+      ['enrollments.csv', 4, 'BAD_DATE', 'beginDate "2020-02-30" is not a date (YYYY-MM-DD)'],
+      ['enrollments.csv', 7, 'UNKNOWN_ROLE', 'role "principal" is not one of administrator, proctor, student, teacher'],
+      ['enrollments.csv', 2, 'DUPLICATE_ID', 'sourcedId 6F4283DC-F831-4437-A9A3-E030C7AF0493 appears more than once'],
+      ['enrollments.csv', 5, 'DANGLING_REFERENCE', 'classSourcedId NO-SUCH-CLASS is not in classes.csv'],
+      ['enrollments.csv', 6, 'DANGLING_REFERENCE', 'userSourcedId NO-SUCH-USER is not in users.csv'],
+      // Kyle's row is invalid (unknown role), so an enrollment of his has no one to name.
+      ['enrollments.csv', 8, 'DANGLING_REFERENCE', 'userSourcedId 604874 is not in users.csv'],
+    ]);
+  });
+
+  it('collisions: two people with one e-mail, two classes with one code', async () => {
+    const users = replaceLine('users.csv', 3, (l) => l.replace('Kyle.Hughes@studentgps.org', 'Mary.Archer@studentgps.org'));
+    const classes = replaceLine('classes.csv', 3, (l) => l.replace(',Algebra I,', ',English I,'));
+    const errors = await refused({ 'users.csv': users, 'classes.csv': classes });
+    expect(errors.slice(0, 2)).toEqual([
+      ['classes.csv', 3, 'CONFLICT', 'classCode English I is also the code of the class on line 2'],
+      ['users.csv', 3, 'CONFLICT', 'email mary.archer@studentgps.org is also on line 2'],
+    ]);
+    expect(errors.slice(2).every(([file, , code]) => file === 'enrollments.csv' && code === 'DANGLING_REFERENCE')).toBe(true);
+  });
+
+  it('a file over the size limit, and a file that is not CSV', async () => {
+    const target = sampleWith();
+    const tooBig = await importRosterAsSystem(app.appOrm, school.tenant.id, await openRosterPath(target),
+      { dryRun: false, importValidRows: true, limits: { maxFileBytes: 1_000 } });
+    expect(tooBig.applied).toBe(false);
+    expect(tooBig.errors.map((e) => [e.file, e.code])).toEqual([['users.csv', 'FILE_TOO_LARGE'], ['enrollments.csv', 'FILE_TOO_LARGE']].slice(0, 1));
+    expect(await refused({ 'orgs.csv': `${lines('orgs.csv')[0]}\n"255901,,,Grand Bend ISD,district,,,,,,,\n` })).toEqual([
+      ['orgs.csv', 2, 'MALFORMED_CSV', expect.stringMatching(/^the file is not valid CSV/)],
+    ]);
+  });
+
+  it('with importValidRows, the valid rows are imported and the rest reported', async () => {
+    const users = replaceLine('users.csv', 3, (l) => l.replace(',student,', ',janitor,'));
+    const result = await importRosterAsSystem(app.appOrm, school.tenant.id, await openRosterPath(sampleWith({ 'users.csv': users })),
+      { dryRun: false, importValidRows: true });
+    expect(result.applied).toBe(true);
+    expect(result.errors.map((e) => [e.file, e.line, e.code])).toEqual([
+      ['users.csv', 3, 'UNKNOWN_ROLE'],
+      ['enrollments.csv', 4, 'DANGLING_REFERENCE'], ['enrollments.csv', 5, 'DANGLING_REFERENCE'],
+      ['enrollments.csv', 14, 'DANGLING_REFERENCE'], ['enrollments.csv', 15, 'DANGLING_REFERENCE'],
+    ]);
+    expect(result.diff.users.created).toBe(9);
+    const { users: members } = await snapshot(school);
+    expect(members.map((u) => u.sourced_id)).not.toContain('604874');
+    expect(members).toHaveLength(9);
+  });
+});
+
+describe('a dry run', () => {
+  it('prints the diff and writes nothing, not even the import', async () => {
+    const school = await seedTenant(app.orm, 'Dry');
+    const plan = await importPath(school, SAMPLE, { dryRun: true });
+    expect(plan).toMatchObject({ applied: false, dryRun: true, importId: null, errors: [] });
+    expect(plan.diff.users).toEqual({ created: 10, updated: 0, deactivated: 0, unchanged: 0, skipped: 0 });
+    expect(plan.diff.enrollments.created).toBe(12);
+    for (const table of ['sis_import', 'sis_record', 'course', 'enrollment', 'access_event']) {
+      expect(await sql(app.orm, `select 1 from ${table} where tenant_id = ?`, [school.tenant.id])).toEqual([]);
+    }
+  });
+});
+
+describe('over GraphQL, for SERVICE credentials with roster:import', () => {
+  let school: SeededTenant;
+  let importer: string;
+  let reader: string;
+  const IMPORT = `mutation($input: ImportRosterInput!) { importRoster(input: $input) {
+    importId applied dryRun errorCount files { file rows } diff { entity created updated deactivated unchanged skipped }
+    errors { file line sourcedId code message } skipped { file line sourcedId reason } skippedCount ignoredFiles { name reason } } }`;
+  const SAMPLE_FILES = ['manifest.csv', 'orgs.csv', 'users.csv', 'courses.csv', 'classes.csv', 'enrollments.csv', 'demographics.csv'];
+  const files = (edit: (name: string, text: string) => string = (_, t) => t) =>
+    SAMPLE_FILES.map((name) => ({ name, content: edit(name, read(name)) }));
+
+  beforeAll(async () => {
+    school = await seedTenant(app.orm, 'Over the wire');
+    importer = (await issueToken(app.orm.em.fork(), school.tenant.id, { kind: TokenKind.SERVICE, scopes: ['roster:import'], label: 'SIS sync', ttlDays: 1 })).secret;
+    reader = (await issueToken(app.orm.em.fork(), school.tenant.id, { kind: TokenKind.SERVICE, scopes: ['roster:read'], label: 'reader', ttlDays: 1 })).secret;
+  });
+
+  it('a dry run, then the import, as files; the events name the integration and purpose sis.sync', async () => {
+    const dry = await app.gql(IMPORT, { input: { files: files(), dryRun: true } }, importer);
+    expect(dry.errors).toBeUndefined();
+    expect(dry.data).toMatchObject({ importRoster: { applied: false, dryRun: true, importId: null, errorCount: 0 } });
+    const res = await app.gql<{ importRoster: { importId: string; applied: boolean; diff: { entity: string; created: number }[] } }, unknown>(
+      IMPORT, { input: { files: files() } }, importer);
+    expect(res.errors).toBeUndefined();
+    expect(res.data!.importRoster.applied).toBe(true);
+    expect(res.data!.importRoster.diff.map((d) => [d.entity, d.created])).toEqual([
+      ['orgs', 2], ['users', 10], ['courses', 2], ['classes', 2], ['enrollments', 12]]);
+    const events = await sql<{ purpose: string; actor_kind: string; credential_id: string; access_kind: string; resources: string[] }>(app.orm,
+      `select purpose, actor_kind, credential_id, access_kind, resources from access_event where tenant_id = ? and root_field = 'Mutation.importRoster'`,
+      [school.tenant.id]);
+    const writes = events.filter((e) => e.access_kind === 'WRITE');
+    expect(writes.length).toBeGreaterThan(0);
+    for (const e of writes) {
+      expect(e).toMatchObject({ purpose: 'sis.sync', actor_kind: 'SERVICE', resources: [`SisImport:${res.data!.importRoster.importId}`] });
+    }
+    const [{ actor }] = await sql<{ actor: string }>(app.orm, 'select actor from sis_import where id = ?', [res.data!.importRoster.importId]);
+    expect(actor).toBe(writes[0].credential_id);
+  });
+
+  it('as a ZIP (files in a folder inside it), where the same set again changes nothing', async () => {
+    const zip = new ZipWriter();
+    for (const f of files()) zip.addBuffer(Buffer.from(f.content), `export-2021/${f.name}`);
+    zip.end();
+    const chunks: Buffer[] = [];
+    for await (const c of zip.outputStream) chunks.push(c as Buffer);
+    const res = await app.gql<{ importRoster: { diff: { entity: string; created: number; updated: number; unchanged: number }[] } }, unknown>(
+      IMPORT, { input: { zipBase64: Buffer.concat(chunks).toString('base64') } }, importer);
+    expect(res.errors).toBeUndefined();
+    for (const d of res.data!.importRoster.diff) expect(d).toMatchObject({ created: 0, updated: 0 });
+  });
+
+  it('refuses a bad request clearly: both or neither of files and zip, a non-ZIP, a bad file name', async () => {
+    for (const input of [{}, { files: files(), zipBase64: 'UEsFBg==' }]) {
+      const res = await app.gql(IMPORT, { input }, importer);
+      expect(codes(res)).toEqual(['BAD_USER_INPUT']);
+    }
+    expect(codes(await app.gql(IMPORT, { input: { zipBase64: 'not base64!' } }, importer))).toEqual(['BAD_USER_INPUT']);
+    expect(codes(await app.gql(IMPORT, { input: { zipBase64: Buffer.from('plain text').toString('base64') } }, importer))).toEqual(['BAD_USER_INPUT']);
+    expect(codes(await app.gql(IMPORT, { input: { files: [{ name: '../users.csv', content: '' }] } }, importer))).toEqual(['BAD_USER_INPUT']);
+  });
+
+  it('is refused to a roster:read service and to an administrator', async () => {
+    const admin = await school.admin();
+    for (const token of [reader, admin.token]) {
+      const res = await app.gql(IMPORT, { input: { files: files(), dryRun: true } }, token);
+      expect(codes(res)).toEqual(['FORBIDDEN']);
+    }
+  });
+
+  it('leaves a person under restriction alone, and says so', async () => {
+    const [mary] = await sql<{ id: string }>(app.orm, "select id from app_user where tenant_id = ? and email = 'mary.archer@studentgps.org'",
+      [school.tenant.id]);
+    await sql(app.orm, "insert into processing_restriction (tenant_id, user_id, reason, since) values (?, ?, 'REQUEST', now())",
+      [school.tenant.id, mary.id]);
+    const renamed = files((name, text) => (name === 'users.csv' ? text.replace(',Mary,Archer,', ',Maria,Archer,') : text));
+    const res = await app.gql<{ importRoster: { skipped: { sourcedId: string; reason: string }[]; diff: { entity: string; updated: number }[] } }, unknown>(
+      IMPORT, { input: { files: renamed } }, importer);
+    expect(res.errors).toBeUndefined();
+    expect(res.data!.importRoster.skipped.filter((s) => s.sourcedId === '604863')).toEqual([
+      expect.objectContaining({ reason: expect.stringMatching(/restricted or erased at their request/) })]);
+    expect(res.data!.importRoster.diff.find((d) => d.entity === 'users')!.updated).toBe(0);
+    const [after] = await sql<{ given_name: string }>(app.orm, 'select given_name from app_user where id = ?', [mary.id]);
+    expect(after.given_name).toBe('Mary');
   });
 });

@@ -1,7 +1,7 @@
 // The `custos` command line, run as a real child process (`node bin/custos.js`) against a database of
 // its own. Needs the build: `npm run build` (npm test runs it in pretest).
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -418,4 +418,35 @@ test('jobs run carries out due background work once and reports it', async () =>
   expect(again.code).toBe(0);
   expect(again.stdout).toMatch(/Ran 0 job\(s\)/);
   expectCleanFailure(await custos(['jobs', 'run', '--limit', 'lots']), 2, /--limit must be a whole number/);
+});
+
+test('import oneroster: a dry run prints the diff, the import applies it, bad files exit 1 with file and line', async () => {
+  const sample = path.join(ROOT, 'test/fixtures/oneroster-1.1-sample');
+  await custos(['bootstrap', '--tenant', 'Grand Bend', '--slug', 'grand-bend', '--admin-email', 'office@grandbend.example']);
+  const dry = await custos(['import', 'oneroster', sample, '--tenant', 'grand-bend', '--dry-run']);
+  expect(dry.code).toBe(0);
+  expect(dry.stdout).toMatch(/^Dry run of oneroster-1\.1-sample: nothing written\./);
+  expect(dry.stdout).toMatch(/\nusers\s+10\s+0\s+0\s+0\s+0\n/);
+  expect(dry.stdout).toMatch(/demographics\.csv: special-category data/);
+  expect(await count("app_user where source = 'SIS_IMPORT'")).toBe(0);
+
+  const { run, out } = await custosJson(['import', 'oneroster', sample, '--tenant', 'grand-bend']);
+  expect(run.code).toBe(0);
+  expect(out).toMatchObject({ applied: true, errorCount: 0 });
+  expect(out.diff.find((d: { entity: string }) => d.entity === 'enrollments')).toMatchObject({ created: 12 });
+  expect(await count("app_user where source = 'SIS_IMPORT'")).toBe(10);
+  expect(await count("access_event where purpose = 'sis.sync' and root_field = 'Import.oneroster'")).toBeGreaterThan(0);
+
+  const broken = mkdtempSync(path.join(dataDir, 'roster-'));
+  for (const f of ['manifest.csv', 'orgs.csv', 'courses.csv', 'classes.csv', 'users.csv', 'enrollments.csv']) {
+    let text = readFileSync(path.join(sample, f), 'utf8');
+    if (f === 'users.csv') text = text.replace('604874,,,true,255901001,student', '604874,,,true,255901001,headmaster');
+    writeFileSync(path.join(broken, f), text);
+  }
+  const bad = await custos(['import', 'oneroster', broken, '--tenant', 'grand-bend']);
+  expect(bad.code).toBe(1);
+  expect(bad.stdout).toMatch(/users\.csv:3 {2}UNKNOWN_ROLE {2}role "headmaster"/);
+  expect(bad.stdout).toMatch(/nothing written/);
+  expectCleanFailure(await custos(['import', 'oneroster', path.join(dataDir, 'nowhere'), '--tenant', 'grand-bend']), 1, /does not exist/);
+  expectCleanFailure(await custos(['import', 'oneroster', sample, '--tenant', 'no-such-school']), 1, /Unknown tenant/);
 });

@@ -70,7 +70,7 @@ export type PersonalWrites = Map<string, Set<DataCategory>>;
 export const MAX_LISTED = 1_000;
 const STAGE_BATCH = 2_000;
 /** Codes that concern a whole file: nothing can be imported, whatever the caller opted into. */
-const FILE_LEVEL = new Set(['MISSING_FILE', 'MISSING_COLUMN', 'UNEXPECTED_FILE', 'MANIFEST_VERSION', 'BAD_MANIFEST', 'FILE_TOO_LARGE']);
+const FILE_LEVEL = new Set(['MISSING_FILE', 'MISSING_COLUMN', 'UNEXPECTED_FILE', 'MANIFEST_VERSION', 'BAD_MANIFEST', 'FILE_TOO_LARGE', 'MALFORMED_CSV']);
 const PROTECTED_REASON = 'the person\'s data is restricted or erased at their request; the import does not change it';
 
 const emptyDiff = (): EntityDiff => ({ created: 0, updated: 0, deactivated: 0, unchanged: 0, skipped: 0 });
@@ -142,7 +142,7 @@ export async function importOneRoster(em: EntityManager, tenantId: string, sourc
     if (e.line !== null) rowsWithErrors.add(`${e.file}:${e.line}`);
     if (result.errors.length < MAX_LISTED) result.errors.push(e);
   };
-  const fatal = () => result.errors.some((e) => FILE_LEVEL.has(e.code) || (e.code === 'MALFORMED_CSV' && e.line === null));
+  const fatal = () => result.errors.some((e) => FILE_LEVEL.has(e.code));
 
   // The files: a manifest, and each data file it names (and no other).
   const names = new Set(source.names());

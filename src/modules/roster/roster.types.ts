@@ -42,7 +42,7 @@ export class RosterRowError {
   @Field(() => String, { nullable: true }) sourcedId!: string | null;
   @Field(() => String, {
     description: 'MISSING_FILE, MISSING_COLUMN, UNEXPECTED_FILE, MANIFEST_VERSION, BAD_MANIFEST, FILE_TOO_LARGE, MALFORMED_CSV, ' +
-      'REQUIRED_FIELD, BAD_VALUE, UNKNOWN_ROLE, BAD_DATE, DUPLICATE_ID, DANGLING_REFERENCE or CONFLICT.',
+      'MALFORMED_ROW, REQUIRED_FIELD, BAD_VALUE, UNKNOWN_ROLE, BAD_DATE, DUPLICATE_ID, DANGLING_REFERENCE or CONFLICT.',
   }) code!: string;
 
   @Field(() => String) message!: string;

@@ -7,7 +7,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
-import { openPromise, type ZipFile } from 'yauzl';
+import { fromBufferPromise, openPromise } from 'yauzl';
 import type { RowError } from './oneroster';
 
 /** A set of OneRoster files by name (e.g. "users.csv"). */
@@ -44,11 +44,7 @@ export async function openRosterPath(target: string): Promise<RosterSource> {
 
 /** A ZIP already in memory (the GraphQL mutation's upload). */
 export async function openRosterZipBuffer(data: Buffer, label: string): Promise<RosterSource> {
-  const { fromBuffer } = await import('yauzl');
-  const zip = await new Promise<ZipFile>((resolve, reject) => {
-    fromBuffer(data, { lazyEntries: true }, (err, z) => (err || !z ? reject(err ?? new Error('not a ZIP')) : resolve(z)));
-  });
-  return openRosterZip(zip as unknown as Awaited<ReturnType<typeof openPromise>>, label);
+  return openRosterZip(await fromBufferPromise(data, { autoClose: false, lazyEntries: true }), label);
 }
 
 async function openRosterZip(zip: Awaited<ReturnType<typeof openPromise>>, label: string): Promise<RosterSource> {
@@ -128,7 +124,7 @@ export async function* readCsv(stream: Readable, file: string, columns: readonly
         continue;
       }
       if (record.length > header.length && record.slice(header.length).some((v) => v.trim() !== '')) {
-        report({ file, line, sourcedId: record[index.get('sourcedId') ?? 0] || null, code: 'MALFORMED_CSV',
+        report({ file, line, sourcedId: record[index.get('sourcedId') ?? 0] || null, code: 'MALFORMED_ROW',
           message: `the row has ${record.length} cells, the header ${header.length}` });
         continue;
       }
