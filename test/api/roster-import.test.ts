@@ -7,6 +7,12 @@ import { ZipFile as ZipWriter } from 'yazl';
 import { issueToken } from '../../src/modules/token/token.service';
 import { TokenKind } from '../../src/modules/token/api-token.entity';
 import { codes } from '../support/harness';
+import { bindTenant } from '../../src/server/transaction-plugin';
+import { exportFiles, loadSummary, type ExportSource } from '../../src/modules/dsr/export/build';
+import { loadPrivacySettings } from '../../src/modules/dsr/privacy-settings';
+import { privacyRegistry } from '../../src/privacy/registry';
+import { buildBareSchema } from '../../src/schema/build';
+import type { Checkpoint } from '../../src/audit/checkpoint';
 import { importRosterAsSystem } from '../../src/modules/roster/roster.service';
 import { openRosterPath } from '../../src/modules/roster/source';
 import type { RosterImportResult } from '../../src/modules/roster/import';
@@ -159,6 +165,45 @@ describe('importing the OneRoster 1.1 sample', () => {
     expect(await sql(app.orm, 'select * from sis_record where tenant_id = ? order by kind, sourced_id', [school.tenant.id])).toEqual(records);
     const [{ n: eventsAfter }] = await sql<{ n: string }>(app.orm, 'select count(*) as n from access_event where tenant_id = ?', [school.tenant.id]);
     expect(eventsAfter).toBe(eventsBefore);
+  });
+});
+
+describe('the source of imported records in a right-of-access export', () => {
+  it('names the SIS import, file, line and sourcedId of the profile and of each enrollment', async () => {
+    const school = await seedTenant(app.orm, 'Sources');
+    const result = await importPath(school, SAMPLE);
+    const [mary] = await sql<{ id: string }>(app.orm, "select id from app_user where tenant_id = ? and email = 'mary.archer@studentgps.org'",
+      [school.tenant.id]);
+    const files = await app.appOrm.em.fork().transactional(async (em) => {
+      await bindTenant(em, school.tenant.id, { userId: null, privileged: true });
+      const source: ExportSource = {
+        em, tenantId: school.tenant.id, subjectId: mary.id, pseudonym: null, requestId: 'r', createdAt: new Date(),
+        expiresAt: new Date(Date.now() + 86_400_000), checkpoint: { treeSize: 0, root: Buffer.alloc(32), createdAt: new Date(), keyId: 'k' } as Checkpoint, listed: new Set(),
+        settings: await loadPrivacySettings(em, school.tenant.id), registry: privacyRegistry(await buildBareSchema()),
+      };
+      const out = new Map<string, string>();
+      for (const f of exportFiles(source, await loadSummary(source), 'complaints')) {
+        let text = '';
+        for await (const chunk of f.content as AsyncIterable<string>) text += chunk;
+        out.set(f.name, text);
+      }
+      return out;
+    });
+    const doc = JSON.parse(files.get('export.json')!) as {
+      profile: { source: string; sourceRecords: unknown[] }; enrollments: { course: { code: string }; source: string; sourceRecords: unknown[] }[];
+    };
+    expect(doc.profile).toMatchObject({
+      source: 'SIS_IMPORT', sourceRecords: [{ importId: result.importId, file: 'users.csv', line: 2, sourcedId: '604863' }],
+    });
+    const algebra = doc.enrollments.find((e) => e.course.code === 'Algebra I')!;
+    expect(algebra).toMatchObject({
+      source: 'SIS_IMPORT',
+      sourceRecords: [
+        { importId: result.importId, file: 'enrollments.csv', line: 13, sourcedId: '7DFD7AE2-7C8D-4310-8135-7ED1EA9D2E59' },
+        { importId: result.importId, file: 'enrollments.csv', line: 3, sourcedId: '8622A96A-9287-4BAA-BD1F-3DB11A74524E' },
+      ],
+    });
+    expect(files.get('index.html')).toContain(`(SIS import ${result.importId}, users.csv line 2, sourcedId 604863)`);
   });
 });
 

@@ -239,15 +239,24 @@ const keysetAfter = (after: Keyset | null, a: string, b: string, params: unknown
 
 interface CourseRef { id: string; code: string; title: string }
 
+/** Where a record came from when an SIS import wrote it: the import, file, line and sourcedId (several for one enrollment). */
+export interface SisSource { importId: string; file: string; line: number; sourcedId: string }
+
+/** The SIS records behind a Custos record, as a JSON array (null when none). */
+const sisSources = (kind: 'user' | 'enrollment', target: string) =>
+  `(select json_agg(json_build_object('importId', r.import_id, 'file', r.file, 'line', r.line, 'sourcedId', r.sourced_id)
+                    order by r.sourced_id)
+      from sis_record r where r.tenant_id = ? and r.kind = '${kind}' and r.target_id = ${target}) as sis`;
+
 export interface EnrollmentRow { id: string; course_id: string; code: string; title: string; role: string; final_grade: string | null;
-  graded_at: string | null; created_at: string }
+  graded_at: string | null; created_at: string; sis: SisSource[] | null }
 
 function enrollments(s: ExportSource): AsyncGenerator<EnrollmentRow[]> {
   return pages<EnrollmentRow>(s.em, s.batchSize ?? BATCH.small, (after, size) => {
-    const params: unknown[] = [s.tenantId, s.subjectId];
+    const params: unknown[] = [s.tenantId, s.tenantId, s.subjectId];
     const keyset = keysetAfter(after, 'e.created_at', 'e.id', params);
     return [`select e.id, c.id as course_id, c.code, c.title, e.role::text, e.final_grade, ${iso('e.graded_at')} as graded_at,
-                    ${iso('e.created_at')} as created_at
+                    ${iso('e.created_at')} as created_at, ${sisSources('enrollment', 'e.id')}
                from enrollment e join course c on c.tenant_id = e.tenant_id and c.id = e.course_id
               where e.tenant_id = ? and e.user_id = ? ${keyset} order by e.created_at, e.id limit ?`, [...params, size]];
   }, (r) => [r.created_at, r.id]);
@@ -479,7 +488,7 @@ export interface Recipient {
 interface ProfileRow {
   id: string; given_name: string; family_name: string; display_name: string; email: string; student_number: string | null;
   avatar_url: string | null; role: string; status: string; source: string; created_at: string; updated_at: string;
-  deactivated_at: string | null; tenant_name: string;
+  deactivated_at: string | null; tenant_name: string; sis: SisSource[] | null;
 }
 
 interface TokenRow { id: string; kind: string; label: string; prefix: string; scopes: string[]; created_at: string; expires_at: string;
@@ -576,8 +585,8 @@ export async function loadSummary(s: ExportSource): Promise<ExportSummary> {
   const profile = await one<ProfileRow | undefined>(em,
     `select u.id, u.given_name, u.family_name, u.display_name, u.email, u.student_number, u.avatar_url, u.role::text, u.status::text,
             u.source::text, ${iso('u.created_at')} as created_at, ${iso('u.updated_at')} as updated_at,
-            ${iso('u.deactivated_at')} as deactivated_at, t.name as tenant_name
-       from app_user u join tenant t on t.id = u.tenant_id where u.tenant_id = ? and u.id = ?`, [tenantId, subjectId]);
+            ${iso('u.deactivated_at')} as deactivated_at, t.name as tenant_name, ${sisSources('user', 'u.id')}
+       from app_user u join tenant t on t.id = u.tenant_id where u.tenant_id = ? and u.id = ?`, [tenantId, tenantId, subjectId]);
   if (!profile) throw new Error(`member ${subjectId} of tenant ${tenantId} does not exist`);
   const restrictions = await execBound<{ reason: string; since: string }>(em,
     `select reason, ${iso('since')} as since from processing_restriction where tenant_id = ? and user_id = ? order by since`,
@@ -805,7 +814,7 @@ export async function* exportJson(s: ExportSource, sum: ExportSummary, tally: Hi
     member('profile', {
       id: p.id, givenName: p.given_name, familyName: p.family_name, displayName: p.display_name, email: p.email,
       studentNumber: p.student_number, avatarUrl: p.avatar_url, role: p.role, status: p.status, source: p.source,
-      createdAt: p.created_at, updatedAt: p.updated_at, deactivatedAt: p.deactivated_at,
+      sourceRecords: p.sis ?? [], createdAt: p.created_at, updatedAt: p.updated_at, deactivatedAt: p.deactivated_at,
     }),
     member('restrictions', sum.restrictions),
   ];
@@ -824,7 +833,7 @@ export async function* exportJson(s: ExportSource, sum: ExportSummary, tally: Hi
   };
   yield* list('enrollments', enrollments(s), (r: EnrollmentRow) => ({
     id: r.id, course: course(r), role: r.role, finalGrade: r.final_grade, gradedAt: r.graded_at, createdAt: r.created_at,
-    source: 'INSTITUTION',
+    source: (r.sis ? 'SIS_IMPORT' : 'INSTITUTION') satisfies Source, sourceRecords: r.sis ?? [],
   }));
   yield* list('posts', content(s, 'post'), (r: ContentRow) => ({
     id: r.id, course: course(r), body: r.body, createdAt: r.created_at, editedAt: r.edited_at, source: 'SELF_ENTERED',
@@ -936,6 +945,10 @@ export async function* historyCsv(s: ExportSource, tally: HistoryTally): AsyncGe
 // index.html
 // ---------------------------------------------------------------------------------------------
 
+/** "(SIS import 1f0…, users.csv line 2, sourcedId 604863)" for each SIS record behind a record. */
+const sisNote = (sis: SisSource[] | null) => (sis ?? [])
+  .map((r) => ` (SIS import ${esc(r.importId)}, ${esc(r.file)} line ${esc(r.line)}, sourcedId ${esc(r.sourcedId)})`).join('');
+
 export const escapeHtml = (value: unknown): string => String(value ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const esc = escapeHtml;
 const when = (at: string | null) => (at ? esc(at.replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC')) : '—');
@@ -971,7 +984,8 @@ ${facts([
     ['Given name', esc(p.given_name)], ['Family name', esc(p.family_name)], ['Display name', esc(p.display_name)], ['Email', esc(p.email)],
     ['Student number', esc(p.student_number ?? '—')], ['Profile picture', esc(p.avatar_url ?? '—')], ['Role', esc(p.role)],
     ['Status', esc(p.status)],
-    ['Source', esc(SOURCES[p.source as Source] ?? p.source)], ['Created', when(p.created_at)], ['Last changed', when(p.updated_at)],
+    ['Source', esc(SOURCES[p.source as Source] ?? p.source) + sisNote(p.sis)], ['Created', when(p.created_at)],
+    ['Last changed', when(p.updated_at)],
     ['Restricted processing', sum.restrictions.map((r) => `${esc(r.reason)} since ${when(r.since)}`).join('; ') || 'no'],
   ])}`);
 
@@ -984,8 +998,9 @@ ${facts([
   };
 
   yield* section('Courses and grades', sum.counts.enrollments, enrollments(s),
-    (r: EnrollmentRow) => tr([esc(`${r.code} ${r.title}`), esc(r.role), esc(r.final_grade ?? '—'), when(r.graded_at), when(r.created_at)]),
-    [tableHead(['Course', 'Role', 'Final grade', 'Graded', 'Enrolled']), '</tbody></table>\n']);
+    (r: EnrollmentRow) => tr([esc(`${r.code} ${r.title}`), esc(r.role), esc(r.final_grade ?? '—'), when(r.graded_at), when(r.created_at),
+      r.sis ? esc(SOURCES.SIS_IMPORT) + sisNote(r.sis) : esc(SOURCES.INSTITUTION)]),
+    [tableHead(['Course', 'Role', 'Final grade', 'Graded', 'Enrolled', 'Source']), '</tbody></table>\n']);
   yield* section('Posts', sum.counts.posts, content(s, 'post'),
     (r: ContentRow) => post(`${esc(`${r.code} ${r.title}`)} · ${when(r.created_at)}${r.edited_at ? ` · edited ${when(r.edited_at)}` : ''}`,
       r.body));
