@@ -1,8 +1,8 @@
 // `npm run bench`: throughput of server variants (access control on versus off, access log on versus
 // off) on the same data, then the access log's own costs without HTTP (sealing, verifying, proofs),
-// then one right-of-access export of a busy subject (wall time, peak RSS).
+// then one right-of-access export of a busy subject (wall time, peak RSS), then a OneRoster import.
 //
-//   BENCH_ONLY         "http" (the comparisons only), "audit" (the access-log measurements only) or "export" (the export only)
+//   BENCH_ONLY         "http" (the comparisons only), "audit" (the access-log measurements only), "export" or "import"
 //   BENCH_SECONDS      length of each measured run (default 8)
 //   BENCH_WARMUP       warm-up per scenario and variant before the first round (default 2)
 //   BENCH_CONNECTIONS  concurrent clients (default 8)
@@ -13,6 +13,7 @@
 //   BENCH_PROOF_EVENTS leaves of the inclusion-proof tree (default 1000000); BENCH_PROOF_SAMPLES, proofs timed (1000)
 //   BENCH_EXPORT_POSTS, BENCH_EXPORT_EVENTS  the export's subject: posts (5000) and access events (50000) about them;
 //                      BENCH_EXPORT_OTHER_EVENTS, events about others interleaved with theirs in the tree (50000)
+//   BENCH_IMPORT_USERS, BENCH_IMPORT_ENROLLMENTS, BENCH_IMPORT_CLASSES  the generated OneRoster set (10000, 50000, 500)
 //   DATABASE_URL       owner/superuser URL of a PostgreSQL server; otherwise an embedded one is started
 //
 // Results go to stdout and to bench/results/<timestamp>.json. The exit code is 0 whatever the figures:
@@ -29,6 +30,7 @@ import type { Logger } from '../src/shared/logger';
 import type { RunningServer } from '../src/server/app';
 import { AUDIT_TARGETS, readAuditSettings, runAuditBench, type AuditResults } from './audit';
 import { EXPORT_TARGETS, readExportSettings, runExportBench, type ExportResults } from './export';
+import { IMPORT_TARGETS, readImportSettings, runImportBench, type ImportResults } from './import';
 import { comparisons as allComparisons, type Comparison, type Probe, type Variant } from './comparisons';
 import { runLoad, type LoadResult } from './load';
 import {
@@ -43,17 +45,20 @@ import {
 function readSettings() {
   try {
     const only = (process.env.BENCH_ONLY ?? '').trim().toLowerCase();
-    if (only && only !== 'http' && only !== 'audit' && only !== 'export') {
-      throw new Error(`BENCH_ONLY must be "http", "audit" or "export", got "${process.env.BENCH_ONLY}"`);
+    if (only && only !== 'http' && only !== 'audit' && only !== 'export' && only !== 'import') {
+      throw new Error(`BENCH_ONLY must be "http", "audit", "export" or "import", got "${process.env.BENCH_ONLY}"`);
     }
     return {
-      parts: { http: !only || only === 'http', audit: !only || only === 'audit', export: !only || only === 'export' },
+      parts: {
+        http: !only || only === 'http', audit: !only || only === 'audit', export: !only || only === 'export', import: !only || only === 'import',
+      },
       seconds: envNumber('BENCH_SECONDS', 8),
       warmupSeconds: envNumber('BENCH_WARMUP', 2, { allowZero: true }),
       connections: envNumber('BENCH_CONNECTIONS', 8, { integer: true }),
       rounds: envNumber('BENCH_ROUNDS', 3, { integer: true }),
       audit: readAuditSettings(),
       export: readExportSettings(),
+      import: readImportSettings(),
     };
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
@@ -288,6 +293,31 @@ async function runExportPart(server: BenchServer, log: Logger): Promise<ExportRe
   }
 }
 
+/** The OneRoster import (import.ts), on a database of its own. */
+async function runImportPart(server: BenchServer, log: Logger): Promise<ImportResults & { database: string }> {
+  const db = await server.createDatabase();
+  let database: Database | undefined;
+  try {
+    database = await connectDatabase(db.ownerUrl, benchConfig(), log);
+    const results = await runImportBench({ owner: database.owner, ownerUrl: db.ownerUrl, settings: settings.import, say });
+    return { ...results, database: db.description };
+  } finally {
+    await database?.close();
+    await db.close();
+  }
+}
+
+function importTargets(i: ImportResults | null): TargetResult[] {
+  if (!i) return [];
+  const n0 = (n: number) => Math.round(n).toLocaleString('en-US');
+  return [{
+    name: `import (${n0(i.settings.users)} users, ${n0(i.settings.enrollments)} enrollments)`, goal: `under ${IMPORT_TARGETS.wallSeconds} s`,
+    verdict: i.first.wallSeconds < IMPORT_TARGETS.wallSeconds ? 'PASS' : 'OVER',
+    measured: `${i.first.wallSeconds.toFixed(2)} s, peak RSS ${mb(i.first.peakRssBytes)}; again unchanged ${i.again.wallSeconds.toFixed(2)} s`,
+    value: i.first.wallSeconds, unit: 's',
+  }];
+}
+
 function exportTargets(e: ExportResults | null): TargetResult[] {
   if (!e) return [];
   const n0 = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -386,11 +416,20 @@ async function main(): Promise<void> {
       exported = await runExportPart(server, log);
       say(`  (export measurements took ${secondsSince(t0)} s)`);
     }
+    checkInterrupted();
+    let imported: (ImportResults & { database: string }) | null = null;
+    if (settings.parts.import) {
+      say();
+      say('== OneRoster import, without HTTP ==');
+      const t0 = Date.now();
+      imported = await runImportPart(server, log);
+      say(`  (import measurements took ${secondsSince(t0)} s)`);
+    }
 
     const memory = process.memoryUsage();
     const peakRss = process.resourceUsage().maxRSS * 1024;
     const targets = [...(http?.measured ?? []).flatMap((m) => comparisonTargets(m.comparison, m.outcomes)), ...auditTargets(audit),
-      ...exportTargets(exported)];
+      ...exportTargets(exported), ...importTargets(imported)];
     say();
     say(formatTargets(targets));
     say();
@@ -415,6 +454,7 @@ async function main(): Promise<void> {
       },
       audit,
       export: exported,
+      import: imported,
       targets,
       memory: { rss: memory.rss, peakRss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal },
     }, null, 2)}\n`);

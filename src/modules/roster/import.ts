@@ -181,6 +181,8 @@ export async function importOneRoster(em: EntityManager, tenantId: string, sourc
         await stageFile(tem, file, source, limits, report, result);
         if (fatal()) throw new Rollback();
       }
+      // Temporary tables have no statistics until analysed; without them the planner guesses a few rows and joins by loops.
+      await execBound(tem, 'analyze stage_org, stage_course, stage_class, stage_user, stage_enrollment', []);
       await crossChecks(tem, tenantId, manifest.modes, report);
       await plan(tem, tenantId, manifest.modes, result);
       if (opts.dryRun || (result.errorCount > 0 && !opts.importValidRows)) throw new Rollback();
@@ -407,6 +409,7 @@ async function plan(em: EntityManager, tenantId: string, modes: Record<DataFile,
               where e.ok`, [t, t]);
   await exec(`update stage_enrollment e set skip = 'its person is not imported: ' || u.skip
                from stage_user u where e.ok and e.skip is null and u.sourced_id = e.user_id and u.ok and u.skip is not null`);
+  await exec('create index on stage_enrollment (course_id, app_user_id)');
   await exec(`update stage_enrollment e set skip = ? from app_user u
                where e.ok and e.skip is null and u.tenant_id = ? and u.id = e.app_user_id
                  and (u.erased_at is not null or exists (select 1 from processing_restriction p where p.tenant_id = u.tenant_id and p.user_id = u.id))`,
@@ -416,12 +419,14 @@ async function plan(em: EntityManager, tenantId: string, modes: Record<DataFile,
                 select course_id, app_user_id, (array_agg(role order by line) filter (where status = 'active'))[1] as role
                   from stage_enrollment where ok and skip is null and course_id is not null and app_user_id is not null
                  group by course_id, app_user_id),
+              absent as materialized (
+                select r.target_id from sis_record r
+                 where r.tenant_id = '${t}' and r.kind = 'enrollment' and ${modes.enrollments === 'bulk'}
+                   and not exists (select 1 from stage_enrollment s where s.sourced_id = r.sourced_id)),
               gone as (
                 select e.course_id, e.user_id as app_user_id, null::text as role
-                  from sis_record r join enrollment e on e.tenant_id = r.tenant_id and e.id = r.target_id
-                 where r.tenant_id = '${t}' and r.kind = 'enrollment' and ${modes.enrollments === 'bulk'}
-                   and not exists (select 1 from stage_enrollment s where s.sourced_id = r.sourced_id)
-                   and not exists (select 1 from stage_enrollment s where s.skip is not null and s.course_id = e.course_id
+                  from absent a join enrollment e on e.tenant_id = '${t}' and e.id = a.target_id
+                 where not exists (select 1 from stage_enrollment s where s.skip is not null and s.course_id = e.course_id
                                      and s.app_user_id = e.user_id)
                  group by 1, 2),
               pairs as (
@@ -512,14 +517,15 @@ async function apply(em: EntityManager, tenantId: string, importId: string, mode
   }
 
   // Members.
-  for (const r of await exec<{ id: string; categories: string[] }>(
+  await exec(
     `insert into app_user (id, tenant_id, email, given_name, family_name, display_name, student_number, role, status, source, created_at,
                            updated_at, deactivated_at)
      select s.target_id, ?, s.email, s.given_name, s.family_name, left(s.given_name || ' ' || s.family_name, 100), s.student_number,
             s.role::user_role, case when s.enabled then 'ACTIVE' else 'DEACTIVATED' end::user_status, 'SIS_IMPORT', ?, ?,
             case when s.enabled then null else ?::timestamptz end
-       from stage_user s where s.action = 'create'
-     returning id, (select categories from stage_user s where s.target_id = app_user.id)`, [t, at, at, at])) wrote(r.id, r.categories);
+       from stage_user s where s.action = 'create'`, [t, at, at, at]);
+  for (const r of await exec<{ id: string; categories: string[] }>(
+    `select target_id as id, categories from stage_user where action = 'create'`)) wrote(r.id, r.categories);
   for (const r of await exec<{ id: string; categories: string[] }>(
     `update app_user u set email = s.email, given_name = s.given_name, family_name = s.family_name, student_number = s.student_number,
             role = s.role::user_role, source = 'SIS_IMPORT', status = case when s.enabled then 'ACTIVE' else u.status end::user_status,
