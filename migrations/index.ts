@@ -10,6 +10,7 @@ import { Migration20261125250000_recipient_notices } from './Migration2026112525
 import { Migration20261125260000_inactive_accounts } from './Migration20261125260000_inactive_accounts';
 import { Migration20261125300000_exports } from './Migration20261125300000_exports';
 import { Migration20261125310000_retention_overrides } from './Migration20261125310000_retention_overrides';
+import { Migration20261125400000_lti_tools } from './Migration20261125400000_lti_tools';
 
 /**
  * Every migration, in order. Listed explicitly so the compiled server never depends on globbing a
@@ -27,4 +28,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125260000_inactive_accounts', class: Migration20261125260000_inactive_accounts },
   { name: 'Migration20261125300000_exports', class: Migration20261125300000_exports },
   { name: 'Migration20261125310000_retention_overrides', class: Migration20261125310000_retention_overrides },
+  { name: 'Migration20261125400000_lti_tools', class: Migration20261125400000_lti_tools },
 ];
