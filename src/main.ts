@@ -7,6 +7,7 @@ import { loadSigningKey } from './audit/signing-key';
 import { publishSigningKey, Sealer } from './audit/sealer';
 import { JobRunner } from './jobs/queue';
 import { jobHandlers } from './jobs/handlers';
+import { loadLtiKey, type LtiPlatform } from './modules/lti/lti.key';
 
 /** `npm start`: database (embedded unless DATABASE_URL), migrations, then the GraphQL server. */
 async function main() {
@@ -23,8 +24,11 @@ async function main() {
   const log = createLogger(config.logLevel);
   const db = await openDatabase(config, log);
   let server;
+  let lti: LtiPlatform;
   try {
-    server = await startServer(db.app!, config, log);
+    lti = { issuer: config.ltiIssuer, key: await loadLtiKey({ keyFile: config.ltiSigningKeyFile, dataDir: config.dataDir }) };
+    if (!config.ltiIssuer) log.warn('CUSTOS_LTI_ISSUER is not set: third-party tool launches are refused until it is');
+    server = await startServer(db.app!, config, log, { lti });
   } catch (err) {
     await db.close();
     throw err;
@@ -44,7 +48,7 @@ async function main() {
     sealer = new Sealer(db.owner, key, log, config.sealIntervalMs);
     sealer.start();
     log.info({ keyId: key.keyId }, 'access log sealer started');
-    jobs = new JobRunner({ owner: db.owner, work: db.app!, handlers: jobHandlers, log, signingKey: key });
+    jobs = new JobRunner({ owner: db.owner, work: db.app!, handlers: jobHandlers, log, signingKey: key, lti });
     jobs.start(config.jobIntervalMs);
   } catch (err) {
     await server.close();

@@ -16,7 +16,7 @@ describe('access event validation', () => {
 
   const BAD_VALUES: unknown[] = [undefined, null, '', 'x', 'x'.repeat(65), 'x'.repeat(513), -1, 1.5, NaN, 0, 7, [], [1], {}, new Date('bad'), new Date(),
     'toString', '__proto__', 'Query.users', 'User:1', `Course:${'0'.repeat(36)}`, ['Query.users'], ['user.name'], ['nope'], 'FORBIDDEN', 'DENIED',
-    'SUCCESS', 'READ', 'DENY', 'SYSTEM', 'ADMIN', randomUUID(), randomUUID().toUpperCase(), 'audit', 'system', Array(101).fill(`Post:${randomUUID()}`)];
+    'SUCCESS', 'READ', 'DENY', 'DISCLOSE', 'SYSTEM', `LtiTool:${randomUUID()}`, [`LtiTool:${randomUUID()}`], [`Tool:${randomUUID()}`], 'ADMIN', randomUUID(), randomUUID().toUpperCase(), 'audit', 'system', Array(101).fill(`Post:${randomUUID()}`)];
   const PATHS = ['id', 'tenantId', 'occurredAt', 'requestId', 'operationType', 'operationName', 'rootField', 'fields', 'purpose', 'resources',
     'itemCount', 'kind', 'outcome', 'subjects', 'errorCode', 'actor', 'actor.kind', 'actor.role', 'actor.userId', 'actor.credentialId', 'actor.ip',
     'actor.userAgent', 'actor.extra', 'subjects.0', 'subjects.0.userId', 'subjects.0.categories', 'subjects.1.extra', 'extra'];
@@ -32,6 +32,8 @@ describe('access event validation', () => {
   it('accepts the valid shapes of each kind', () => {
     expect(accepts(base())).toBe(true);
     expect(accepts({ ...base(), kind: 'WRITE' })).toBe(true);
+    expect(accepts({ ...base(), kind: 'DISCLOSE', resources: [`Course:${randomUUID()}`, `LtiTool:${randomUUID()}`] })).toBe(true);
+    expect(accepts({ ...base(), kind: 'DISCLOSE', subjects: [] })).toBe(false);
     expect(accepts({ ...base(), kind: 'DENY', outcome: 'DENIED', errorCode: 'FORBIDDEN', subjects: [] })).toBe(true);
     expect(zodIssues(base())).toEqual([]);
   });
@@ -42,7 +44,8 @@ describe('access event validation', () => {
     const pick = <T>(list: T[]) => list[Math.floor(random() * list.length)];
     let rejected = 0;
     for (let n = 0; n < 4000; n++) {
-      const e = n % 3 === 0 ? { ...base(), kind: 'DENY', outcome: 'DENIED', errorCode: 'FORBIDDEN', subjects: [] } : base();
+      const e = n % 3 === 0 ? { ...base(), kind: 'DENY', outcome: 'DENIED', errorCode: 'FORBIDDEN', subjects: [] }
+        : n % 3 === 1 ? { ...base(), kind: 'DISCLOSE', resources: [`LtiTool:${randomUUID()}`] } : base();
       const mutations = 1 + Math.floor(random() * 3);
       for (let m = 0; m < mutations; m++) {
         try { set(e, pick(PATHS), structuredClone(pick(BAD_VALUES))); } catch { /* a path through a value that is no longer an object */ }

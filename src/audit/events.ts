@@ -42,13 +42,23 @@ const common = {
   fields: z.array(coordinate).max(1000),
   purpose,
   actor: Actor,
-  /** Objects the operation addressed, as Type:id (never a person's id: people are subjects). */
-  resources: z.array(z.string().regex(/^(Course|Post|Comment|Enrollment|ApiToken|DataSubjectRequest|SisImport):[0-9a-f-]{36}$/)).max(100),
+  /**
+   * Objects the operation addressed, as Type:id (never a person's id: people are subjects). A DISCLOSE
+   * event names its recipient here: `LtiTool:<id>` for a third-party tool. An import names itself: `SisImport:<id>`.
+   */
+  resources: z.array(z.string().regex(/^(Course|Post|Comment|Enrollment|ApiToken|DataSubjectRequest|LtiTool|SisImport):[0-9a-f-]{36}$/)).max(100),
   itemCount: z.number().int().min(0),
 };
 
 export const ReadEvent = z.object({ ...common, kind: z.literal('READ'), outcome: z.literal('SUCCESS'), subjects: z.array(Subject).min(1) }).strict();
 export const WriteEvent = z.object({ ...common, kind: z.literal('WRITE'), outcome: z.literal('SUCCESS'), subjects: z.array(Subject).min(1) }).strict();
+/** Personal data sent outside Custos (a tool launch): the subjects with the categories sent, the recipient among the resources. */
+export const DiscloseEvent = z.object({
+  ...common,
+  kind: z.literal('DISCLOSE'),
+  outcome: z.literal('SUCCESS'),
+  subjects: z.array(Subject).min(1),
+}).strict();
 export const DenyEvent = z.object({
   ...common,
   kind: z.literal('DENY'),
@@ -57,9 +67,10 @@ export const DenyEvent = z.object({
   subjects: z.array(Subject),
 }).strict();
 
-export const AccessEvent = z.discriminatedUnion('kind', [ReadEvent, WriteEvent, DenyEvent]);
+export const AccessEvent = z.discriminatedUnion('kind', [ReadEvent, WriteEvent, DiscloseEvent, DenyEvent]);
 export type ReadEvent = z.infer<typeof ReadEvent>;
 export type WriteEvent = z.infer<typeof WriteEvent>;
+export type DiscloseEvent = z.infer<typeof DiscloseEvent>;
 export type DenyEvent = z.infer<typeof DenyEvent>;
 export type AccessEvent = z.infer<typeof AccessEvent>;
 
@@ -92,7 +103,7 @@ export function zodIssues(e: unknown): string[] {
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const COORDINATE_RE = /^[A-Z][A-Za-z0-9]*\.[A-Za-z_][A-Za-z0-9_]*$/;
-const RESOURCE_RE = /^(Course|Post|Comment|Enrollment|ApiToken|DataSubjectRequest|SisImport):[0-9a-f-]{36}$/;
+const RESOURCE_RE = /^(Course|Post|Comment|Enrollment|ApiToken|DataSubjectRequest|LtiTool|SisImport):[0-9a-f-]{36}$/;
 const CATEGORY_COUNT = Object.keys(DATA_CATEGORIES).length;
 const CATEGORY_SET = new Set(Object.keys(DATA_CATEGORIES));
 const PURPOSE_SET = new Set(Object.keys(PURPOSES));
@@ -101,7 +112,7 @@ const ROLES = new Set(['ADMIN', 'INSTRUCTOR', 'STUDENT']);
 const OPERATION_TYPES = new Set(['query', 'mutation', 'system']);
 const COMMON_KEYS = ['id', 'tenantId', 'occurredAt', 'requestId', 'operationType', 'operationName', 'rootField', 'fields', 'purpose', 'actor',
   'resources', 'itemCount', 'kind', 'outcome', 'subjects'];
-const KEYS = { READ: new Set(COMMON_KEYS), WRITE: new Set(COMMON_KEYS), DENY: new Set([...COMMON_KEYS, 'errorCode']) };
+const KEYS = { READ: new Set(COMMON_KEYS), WRITE: new Set(COMMON_KEYS), DISCLOSE: new Set(COMMON_KEYS), DENY: new Set([...COMMON_KEYS, 'errorCode']) };
 const ACTOR_KEYS = new Set(['kind', 'role', 'userId', 'credentialId', 'ip', 'userAgent']);
 const SUBJECT_KEYS = new Set(['userId', 'categories']);
 
@@ -118,7 +129,7 @@ function eventIssues(e: unknown): string[] {
   const out: string[] = [];
   if (!isObject(e)) return ['event: expected an object'];
   const kind = e.kind;
-  if (kind !== 'READ' && kind !== 'WRITE' && kind !== 'DENY') return ['kind: must be READ, WRITE or DENY'];
+  if (kind !== 'READ' && kind !== 'WRITE' && kind !== 'DISCLOSE' && kind !== 'DENY') return ['kind: must be READ, WRITE, DISCLOSE or DENY'];
   const need = (ok: boolean, path: string, what: string) => { if (!ok) out.push(`${path}: ${what}`); };
   need(isUuid(e.id), 'id', 'must be a uuid');
   need(isUuid(e.tenantId), 'tenantId', 'must be a uuid');

@@ -72,6 +72,14 @@ const BY_ROOT_FIELD: Record<string, Purpose> = {
   'Mutation.setRetentionPeriod': 'data_subject_rights',
   'Mutation.updatePrivacySettings': 'data_subject_rights',
   'Mutation.importRoster': 'sis.sync',
+  // Tools are part of running courses: placing one is course set-up (like createCourse), launching one
+  // delivers the course through it. Setting tools up touches no personal data; a launch discloses some.
+  'Query.ltiTools': 'education.delivery',
+  'Mutation.registerLtiTool': 'education.delivery',
+  'Mutation.updateLtiTool': 'education.delivery',
+  'Mutation.attachLtiTool': 'education.delivery',
+  'Mutation.detachLtiTool': 'education.delivery',
+  'Mutation.launchLtiTool': 'education.delivery',
 };
 
 /** Root fields with a declared purpose (the test compares this with the schema). */

@@ -10,6 +10,8 @@ interface RootRecord {
   fields: Set<string>;
   reads: Map<string, Set<DataCategory>>;
   writes: Map<string, Set<DataCategory>>;
+  /** Personal data sent outside Custos, by person (a tool launch); the recipient is among `resources`. */
+  disclosures: Map<string, Set<DataCategory>>;
   /** Distinct objects whose personal fields were read (the event's item count). */
   items: Set<unknown>;
   resources: Set<string>;
@@ -62,7 +64,7 @@ export class AccessRecorder {
     let r = this.roots.get(responseKey);
     if (!r) {
       const coordinate = this.rootFields.get(responseKey) ?? `${this.operationType === 'mutation' ? 'Mutation' : 'Query'}.${responseKey}`;
-      r = { coordinate, fields: new Set(), reads: new Map(), writes: new Map(), items: new Set(), resources: new Set() };
+      r = { coordinate, fields: new Set(), reads: new Map(), writes: new Map(), disclosures: new Map(), items: new Set(), resources: new Set() };
       this.roots.set(responseKey, r);
     }
     return r;
@@ -98,6 +100,17 @@ export class AccessRecorder {
     for (const id of userIds) for (const c of categories) add(this.current.writes, id, c);
   }
 
+  /**
+   * A mutation sent a person's data out of Custos: `categories` exactly as sent, `recipient` as Type:id
+   * (`LtiTool:<id>`). Recorded as a DISCLOSE event of the root field, with the recipient and `resources` as its resources.
+   */
+  disclosed(userId: string, categories: DataCategory[], recipient: string, resources: string[] = []): void {
+    if (!this.current) throw new Error('a disclosure outside a mutation root field');
+    for (const c of categories) add(this.current.disclosures, userId, c);
+    this.current.resources.add(recipient);
+    for (const r of resources) this.current.resources.add(r);
+  }
+
   private actor(): Actor {
     const p = this.principal;
     return {
@@ -112,8 +125,9 @@ export class AccessRecorder {
 
   /**
    * The events of this request: a READ per root field that read personal data, a WRITE per root field
-   * that changed some, and a DENY per root field refused with FORBIDDEN (whether at the door, by a
-   * permission rule or by a service). A root field that failed has its writes rolled back, so no WRITE.
+   * that changed some, a DISCLOSE per root field that sent some out, and a DENY per root field refused
+   * with FORBIDDEN (whether at the door, by a permission rule or by a service). A root field that failed
+   * has its writes rolled back and its answer withheld, so no WRITE and no DISCLOSE.
    */
   events(tenantId: string, errors: readonly ErrorFact[]): AccessEvent[] {
     const failed = new Set<string>();
@@ -146,6 +160,9 @@ export class AccessRecorder {
       }
       if (r.writes.size && !failed.has(key)) {
         out.push({ ...base(r), kind: 'WRITE', outcome: 'SUCCESS', fields: [r.coordinate], subjects: subjects(r.writes), itemCount: r.writes.size });
+      }
+      if (r.disclosures.size && !failed.has(key)) {
+        out.push({ ...base(r), kind: 'DISCLOSE', outcome: 'SUCCESS', fields: [r.coordinate], subjects: subjects(r.disclosures), itemCount: r.disclosures.size });
       }
       if (denied.has(key)) {
         out.push({ ...base(r), kind: 'DENY', outcome: 'DENIED', errorCode: 'FORBIDDEN', fields: [r.coordinate], subjects: [], itemCount: 0 });

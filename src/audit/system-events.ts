@@ -16,7 +16,8 @@ export interface SystemAccess {
   /** Groups the events of one run (a job id and attempt, say). */
   requestId: string;
   operation: `${string}.${string}`;
-  kind: 'READ' | 'WRITE';
+  /** DISCLOSE: sent outside Custos (a notice to a tool); the recipient among `resources`. */
+  kind: 'READ' | 'WRITE' | 'DISCLOSE';
   purpose: Purpose;
   subjects: { userId: string; categories: DataCategory[] }[];
   resources?: string[];

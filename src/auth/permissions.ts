@@ -117,6 +117,8 @@ export const ruleTree: IRules = {
     legalHolds: isAdmin,
     recipientNotices: isAdmin,
     retentionSchedule: isMember,
+    // Third-party tools: administrators register and place them; members launch them (rows scoped by the service).
+    ltiTools: isAdmin,
   },
   Mutation: {
     createUser: isAdmin,
@@ -152,6 +154,11 @@ export const ruleTree: IRules = {
     markNoticeSent: isAdmin,
     setRetentionPeriod: isAdmin,
     updatePrivacySettings: isAdmin,
+    registerLtiTool: isAdmin,
+    updateLtiTool: isAdmin,
+    attachLtiTool: isAdmin,
+    detachLtiTool: isAdmin,
+    launchLtiTool: isMember,
   },
   // The caller's own view of itself. Auditors and services have no member: `user` is null for them.
   Viewer: { '*': isAuthenticated, user: isMember },
@@ -186,6 +193,7 @@ export const ruleTree: IRules = {
     roster: readsDirectory,
     // Course content is for members of the course (rows scoped by the course query).
     posts: isMember,
+    tools: isMember,
   },
   Enrollment: {
     id: readsDirectory,
@@ -222,6 +230,12 @@ export const ruleTree: IRules = {
   LegalHold: { '*': isAdmin },
   RecipientNotice: { '*': isAdmin },
   RetentionEntry: { '*': isMember },
+  // Members see which tools a course offers and how much of them each receives; its set-up is the administrators'.
+  LtiTool: {
+    id: isMember, name: isMember, privacyLevel: isMember, enabled: isMember,
+    clientId: isAdmin, launchUrl: isAdmin, notificationUrl: isAdmin, deploymentId: isAdmin, createdAt: isAdmin, updatedAt: isAdmin, courses: isAdmin,
+  },
+  LtiLaunch: { '*': isMember },
   DataExport: { '*': isMember },
   // What an import answers goes only to the integration that sent the files.
   RosterImportResultType: { '*': importsRosters },

@@ -34,6 +34,13 @@ export interface Config {
   importMaxFileBytes: number;
   /** Sign-in with JWTs from one external OIDC issuer; null when not configured. */
   oidc: OidcConfig | null;
+  /**
+   * The `iss` of LTI id_tokens: this deployment's public base URL (tools fetch its keys from
+   * `<issuer>/.well-known/jwks.json`). Null in production when unset: launches are then refused.
+   */
+  ltiIssuer: string | null;
+  /** PEM file of the RSA key that signs LTI id_tokens; null: generated once into the data folder. */
+  ltiSigningKeyFile: string | null;
 }
 
 export interface OidcConfig {
@@ -185,20 +192,35 @@ function oidc(env: Env, production: boolean): OidcConfig | null {
   };
 }
 
-function signingKeyFile(env: Env): string | null {
-  const file = str(env, 'CUSTOS_AUDIT_SIGNING_KEY_FILE');
+function signingKeyFile(env: Env, name = 'CUSTOS_AUDIT_SIGNING_KEY_FILE', kind = 'Ed25519'): string | null {
+  const file = str(env, name);
   if (file === undefined) return null;
   const resolved = path.resolve(file);
   let pem: string;
   try {
     pem = readFileSync(resolved, 'utf8');
   } catch (e) {
-    throw new ConfigError('CUSTOS_AUDIT_SIGNING_KEY_FILE', `names a file that cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}): ${resolved}`);
+    throw new ConfigError(name, `names a file that cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}): ${resolved}`);
   }
   if (!/-----BEGIN PRIVATE KEY-----/.test(pem)) {
-    throw new ConfigError('CUSTOS_AUDIT_SIGNING_KEY_FILE', `must name a PEM (PKCS#8) Ed25519 private key: ${resolved}`);
+    throw new ConfigError(name, `must name a PEM (PKCS#8) ${kind} private key: ${resolved}`);
   }
   return resolved;
+}
+
+/**
+ * The LTI issuer. Tools compare `iss` as a string and fetch keys below it, so it must be the URL they
+ * reach this deployment at: https in production, where it has no sensible default; elsewhere the local server.
+ */
+function ltiIssuer(env: Env, production: boolean, port: number): string | null {
+  const raw = str(env, 'CUSTOS_LTI_ISSUER');
+  if (raw === undefined) return production ? null : `http://localhost:${port || 4000}`;
+  const url = webUrl('CUSTOS_LTI_ISSUER', raw, production);
+  const parsed = new URL(url);
+  if (parsed.search || parsed.hash || parsed.username || parsed.password) {
+    throw new ConfigError('CUSTOS_LTI_ISSUER', 'must be a plain base URL (no query, fragment or credentials)');
+  }
+  return url.replace(/\/+$/, '');
 }
 
 function appDatabaseUrl(env: Env): string | null {
@@ -238,5 +260,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxRequestBytes: int(env, 'CUSTOS_MAX_REQUEST_BYTES', 8 * 1024 * 1024, 16 * 1024, 512 * 1024 * 1024),
     importMaxFileBytes: int(env, 'CUSTOS_IMPORT_MAX_FILE_BYTES', 200 * 1024 * 1024, 1024, 8 * 1024 * 1024 * 1024),
     oidc: oidc(env, nodeEnv === 'production'),
+    ltiIssuer: ltiIssuer(env, nodeEnv === 'production', int(env, 'PORT', 4000, 0, 65535)),
+    ltiSigningKeyFile: signingKeyFile(env, 'CUSTOS_LTI_SIGNING_KEY_FILE', 'RSA'),
   };
 }

@@ -4,6 +4,7 @@ import { DriverException } from '@mikro-orm/core';
 import { bindTenant } from '../server/transaction-plugin';
 import type { Logger } from '../shared/logger';
 import type { SigningKey } from '../audit/checkpoint';
+import type { LtiPlatform } from '../modules/lti/lti.key';
 
 /**
  * Background work on PostgreSQL, safe with several instances:
@@ -48,6 +49,8 @@ export interface JobRun {
   log: Logger;
   /** Signs what jobs issue (erasure receipts, exports); null where no key was given. */
   signingKey: SigningKey | null;
+  /** The LTI platform notices to tools are sent (and signed) as; null where none was given. */
+  lti: LtiPlatform | null;
 }
 
 /**
@@ -108,6 +111,7 @@ export interface JobRunnerOptions {
   handlers: JobHandlers;
   log: Logger;
   signingKey?: SigningKey | null;
+  lti?: LtiPlatform | null;
   leaseMs?: number;
   /** For tests: what "now" is when claiming. */
   now?: () => Date;
@@ -161,7 +165,7 @@ export class JobRunner {
   }
 
   private run(em: EntityManager, log: Logger): JobRun {
-    return { em, now: this.now, log, signingKey: this.opts.signingKey ?? null };
+    return { em, now: this.now, log, signingKey: this.opts.signingKey ?? null, lti: this.opts.lti ?? null };
   }
 
   /** Runs one claimed job to its next state: done, continued (its next step is due), retried later, or dead. */

@@ -11,12 +11,13 @@ import { TokenResolver } from '../modules/token/token.resolver';
 import { AuditResolver } from '../modules/audit/audit.resolver';
 import { DataSubjectRequestResolver, LegalHoldResolver } from '../modules/dsr/dsr.resolver';
 import { DataExportResolver } from '../modules/dsr/export/export.resolver';
+import { CourseToolsResolver, LtiToolResolver } from '../modules/lti/lti.resolver';
 import { permissionsFor } from '../auth/permissions';
 import { accessLogMiddleware } from '../audit/read-middleware';
 import { RosterResolver } from '../modules/roster/roster.resolver';
 
 export const resolvers = [TenantResolver, UserResolver, CourseResolver, EnrollmentResolver, PostResolver, CommentResolver, TokenResolver, AuditResolver,
-  DataSubjectRequestResolver, LegalHoldResolver, DataExportResolver, RosterResolver] as const;
+  DataSubjectRequestResolver, LegalHoldResolver, DataExportResolver, RosterResolver, LtiToolResolver, CourseToolsResolver] as const;
 
 let bare: Promise<GraphQLSchema> | undefined;
 const served = new Map<string, Promise<GraphQLSchema>>();

@@ -18,6 +18,7 @@ import { createOidcVerifier } from '../auth/oidc';
 import { runInRequestScope, type RequestScope } from '../shared/request-scope';
 import { pendingMigrations } from '../db/orm';
 import { exportDownload } from './export-download';
+import { jwksOf, loadLtiKey, type LtiPlatform } from '../modules/lti/lti.key';
 import type { ApolloServerPlugin } from '@apollo/server';
 
 export interface RunningServer {
@@ -35,6 +36,8 @@ export interface ServerOptions {
   accessLog?: boolean;
   /** Extra Apollo plugins (tests use one to run SQL inside a real request). */
   plugins?: ApolloServerPlugin<RequestContext>[];
+  /** The LTI issuer and signing key; default: the configured issuer and key (loaded or generated once into the data folder). */
+  lti?: LtiPlatform;
 }
 
 /**
@@ -48,6 +51,8 @@ export async function startServer(orm: MikroORM, config: Config, log: Logger, op
   const schema = await buildCustosSchema({ accessControl: opts.accessControl, accessLog: opts.accessLog });
   const development = config.env === 'development';
   const verifyJwt = config.oidc ? createOidcVerifier(config.oidc) : null;
+  const lti: LtiPlatform = opts.lti
+    ?? { issuer: config.ltiIssuer, key: await loadLtiKey({ keyFile: config.ltiSigningKeyFile, dataDir: config.dataDir }) };
 
   const apollo = new ApolloServer<RequestContext>({
     schema,
@@ -102,6 +107,12 @@ export async function startServer(orm: MikroORM, config: Config, log: Logger, op
 
   app.get('/exports/:requestId', exportDownload(orm, { jwt: verifyJwt, log }));
 
+  // The keys tools verify id_tokens and notices with: public, no credential, cacheable.
+  const jwks = JSON.stringify(jwksOf(lti.key));
+  app.get('/.well-known/jwks.json', (_req, res) => {
+    res.status(200).set({ 'content-type': 'application/json', 'cache-control': 'public, max-age=3600' }).send(jwks);
+  });
+
   app.use(
     '/graphql',
     express.json({ limit: config.maxRequestBytes }),
@@ -121,6 +132,7 @@ export async function startServer(orm: MikroORM, config: Config, log: Logger, op
           userAgent: req.header('user-agent')?.slice(0, 512) ?? null,
         });
         ctx.authError = authError;
+        ctx.lti = lti;
         return ctx;
       },
     }),

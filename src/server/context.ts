@@ -6,6 +6,7 @@ import { Access } from '../auth/access';
 import { Loaders } from './loaders';
 import { unauthenticated } from '../shared/errors';
 import { AccessRecorder, type RequestFacts } from '../audit/recorder';
+import type { LtiPlatform } from '../modules/lti/lti.key';
 
 /**
  * Everything one GraphQL request works with: one EntityManager fork (one transaction), one set of
@@ -18,6 +19,8 @@ export class RequestContext {
   private accessFacts?: Access;
   /** A presented but unusable credential; raised before execution (see transactionPlugin). */
   authError: Error | null = null;
+  /** The LTI platform (issuer and signing key) tool launches are signed as. */
+  lti: LtiPlatform | null = null;
 
   constructor(
     readonly requestId: string,

@@ -8,6 +8,8 @@ import { Comment } from '../modules/content/comment.entity';
 import { ReactionKind } from '../modules/content/reaction.entity';
 import { countByParent, fetchWindowed, type WindowedQuery } from '../db/windowed';
 import type { CursorValue } from '../shared/pagination';
+import type { LtiTool } from '../modules/lti/lti-tool.entity';
+import { coursesOfTools, toolsOfCourses } from '../modules/lti/lti.service';
 
 export interface ReactionTally {
   kind: ReactionKind;
@@ -71,6 +73,16 @@ export class Loaders {
 
   get courseById() {
     return this.byIds(Course, 'course');
+  }
+
+  /** Enabled tools placed in a course. */
+  get toolsOfCourse() {
+    return this.memo<LtiTool[]>('toolsOfCourse', (ids) => toolsOfCourses(this.ctx.em, this.ctx.tenantId, ids), []);
+  }
+
+  /** Ids of the courses a tool is placed in. */
+  get coursesOfTool() {
+    return this.memo<string[]>('coursesOfTool', (ids) => coursesOfTools(this.ctx.em, this.ctx.tenantId, ids), []);
   }
 
   private windowed<E extends object>(

@@ -95,6 +95,13 @@ const EXPECTED: Record<string, Outcome[]> = {
   'Mutation.setRetentionPeriod': [U, F, F, F, F, ok, ok, F, F, U, U],
   'Mutation.updatePrivacySettings': [U, F, F, F, F, ok, ok, F, F, U, U],
   'Mutation.importRoster': [U, F, F, F, F, F, F, F, ok, U, U],
+  'Query.ltiTools':        [U, F, F, F, F, ok, ok, F, F, U, U],
+  'Mutation.registerLtiTool': [U, F, F, F, F, ok, ok, F, F, U, U],
+  'Mutation.updateLtiTool': [U, F, F, F, F, ok, NF, F, F, U, U],
+  'Mutation.attachLtiTool': [U, F, F, F, F, ok, NF, F, F, U, U],
+  'Mutation.detachLtiTool': [U, F, F, F, F, ok, NF, F, F, U, U],
+  // Members of the course only: an administrator who is not in it may not speak for one.
+  'Mutation.launchLtiTool': [U, ok, ok, ok, NF, F, NF, F, F, U, U],
 };
 
 /** The README's principal columns, and the caller each one stands for. */
@@ -186,6 +193,16 @@ describe('the role matrix', () => {
        values (gen_random_uuid(), ?, ?, ?, ?, ?, now(), now() + interval '30 days',
                '[{"field": "DISPLAY_NAME", "after": "Corrected"}]', '[]', now()) returning id`,
       [m.user.tenantId, m.user.id, type, status, m.user.id]);
+    return id;
+  };
+
+  /** A fresh tool of North's, placed in the course when asked. */
+  const toolIn = async (placed: Course | null) => {
+    const [{ id }] = await sql<{ id: string }>(app.orm,
+      `insert into lti_tool (id, tenant_id, name, client_id, launch_url, privacy_level, sub_secret)
+       values (gen_random_uuid(), ?, 'Tool ' || gen_random_uuid(), gen_random_uuid()::text, 'https://tool.example/launch', 'NAME_ONLY',
+               decode(md5(random()::text) || md5(random()::text), 'hex')) returning id`, [north.tenant.id]);
+    if (placed) await sql(app.orm, 'insert into lti_tool_course (id, tenant_id, tool_id, course_id) values (gen_random_uuid(), ?, ?, ?)', [north.tenant.id, id, placed.id]);
     return id;
   };
 
@@ -335,6 +352,24 @@ describe('the role matrix', () => {
     'Mutation.importRoster': async () => ({
       query: `mutation($files: [RosterFileInput!]) { importRoster(input: { files: $files, dryRun: true }) { applied errorCount } }`,
       variables: { files: [{ name: 'manifest.csv', content: 'propertyName,value\nmanifest.version,1.0\noneroster.version,1.1\n' }] },
+    }),
+    'Query.ltiTools': async () => ({ query: '{ ltiTools { id name clientId courses { id } } }' }),
+    'Mutation.registerLtiTool': async () => ({
+      query: 'mutation($i: RegisterLtiToolInput!) { registerLtiTool(input: $i) { id } }',
+      variables: { i: { name: `Tool ${Math.random()}`, clientId: `c-${Math.random()}`, launchUrl: 'https://tool.example/l', privacyLevel: 'ANONYMOUS' } },
+    }),
+    'Mutation.updateLtiTool': async () => ({
+      query: 'mutation($id: ID!) { updateLtiTool(id: $id, input: { privacyLevel: PUBLIC }) { id privacyLevel } }', variables: { id: await toolIn(null) },
+    }),
+    'Mutation.attachLtiTool': async () => ({
+      query: 'mutation($t: ID!, $c: ID!) { attachLtiTool(toolId: $t, courseId: $c) { id } }', variables: { t: await toolIn(null), c: course.id },
+    }),
+    'Mutation.detachLtiTool': async () => ({
+      query: 'mutation($t: ID!, $c: ID!) { detachLtiTool(toolId: $t, courseId: $c) { id } }', variables: { t: await toolIn(course), c: course.id },
+    }),
+    'Mutation.launchLtiTool': async () => ({
+      query: 'mutation($t: ID!, $c: ID!) { launchLtiTool(toolId: $t, courseId: $c, nonce: "matrix-nonce") { idToken } }',
+      variables: { t: await toolIn(course), c: course.id },
     }),
     'Mutation.updatePrivacySettings': async () => ({
       query: 'mutation { updatePrivacySettings(input: { responseWindowDays: 30 }) { responseWindowDays } }',

@@ -378,8 +378,9 @@ describe('with DATABASE_URL', () => {
       expect(await ready.json()).toEqual({ status: 'ready' });
 
       expect(existsSync(path.join(dataDir, 'pgdata'))).toBe(false);
-      // Only the checkpoint signing key, which must never live in the database it vouches for.
-      expect(readdirSync(dataDir)).toEqual(['audit-signing-key.pem']);
+      // Only the signing keys: the checkpoint key, which must never live in the database it vouches for,
+      // and the key tool launches are signed with (private keys stay out of the database).
+      expect(readdirSync(dataDir).sort()).toEqual(['audit-signing-key.pem', 'lti-signing-key.pem']);
       expect(await stop(custos)).toEqual({ code: 0, signal: null });
     } finally {
       await db.drop();

@@ -7,6 +7,13 @@ import { print, type DocumentNode } from 'graphql';
 import { loadConfig, type Config } from '../../src/config/config';
 import { connectDatabase, type Database } from '../../src/db/database';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/app';
+import { ltiKeyFromPem, type LtiPlatform, type LtiSigningKey } from '../../src/modules/lti/lti.key';
+import { generateKeyPairSync } from 'node:crypto';
+
+/** One LTI signing key per test process, kept in memory (the server would otherwise write one into ./.custos). */
+let testLtiKey: Promise<LtiSigningKey> | undefined;
+const ltiKey = () => (testLtiKey ??= ltiKeyFromPem(
+  generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string));
 
 /** URL of a database on the test server (CUSTOS_TEST_ADMIN_URL is set by global-setup.mjs). */
 export function databaseUrl(database: string): string {
@@ -62,6 +69,8 @@ export interface TestApp {
   /** The owner's connection string of this test's database (for raw clients of its own). */
   databaseUrl: string;
   config: Config;
+  /** The LTI issuer and key the server signs launches with (give it to a JobRunner that delivers notices). */
+  lti: LtiPlatform;
   /** Sends a GraphQL request over HTTP, as a client would. */
   gql<R, V>(doc: TypedDocumentNode<R, V> | DocumentNode | string, variables?: V, token?: string | null): Promise<GqlResponse<R>>;
   /** A raw HTTP request to the server. */
@@ -82,8 +91,9 @@ export async function startTestApp(env: Record<string, string> = {}, opts: Serve
     await db.drop();
     throw err;
   }
+  const lti = opts.lti ?? { issuer: config.ltiIssuer, key: await ltiKey() };
   try {
-    server = await startServer(database.app!, config, log, opts);
+    server = await startServer(database.app!, config, log, { ...opts, lti });
   } catch (err) {
     await database.close();
     await db.drop();
@@ -96,6 +106,7 @@ export async function startTestApp(env: Record<string, string> = {}, opts: Serve
     appOrm: database.app!,
     databaseUrl: db.url,
     config,
+    lti,
     async gql(doc, variables, token) {
       const query = typeof doc === 'string' ? doc : print(doc as DocumentNode);
       const res = await fetch(server.url, {

@@ -300,6 +300,8 @@ export interface HistoryRow {
   credential_id: string | null;
   root_field: string;
   outcome: string;
+  /** A DISCLOSE event's resources (`;`-separated), which name its recipient (`LtiTool:<id>`); null for other kinds. */
+  disclosed_to: string | null;
   /** Filled in only when the tenant shows accessor names. */
   accessor_name?: string | null;
 }
@@ -355,7 +357,8 @@ export async function* sealedHistory(s: ExportSource, descending = false): Async
   const names = s.settings.showAccessorNames ? new AccessorNames(s) : null;
   const pagesOf = historyPages<HistoryRow>(s, {
     columns: `array_to_string(p.categories, ';') as categories, e.access_kind, e.purpose, e.actor_kind, e.actor_role, e.actor_pseudonym,
-              e.credential_id, e.root_field, e.outcome`,
+              e.credential_id, e.root_field, e.outcome,
+              case when e.access_kind = 'DISCLOSE' then array_to_string(e.resources, ';') end as disclosed_to`,
     joins: 'cross join lateral (select e.* from access_event e where e.id = p.event_id limit 1) e',
     descending,
   });
@@ -418,7 +421,9 @@ export class HistoryTally {
     events: 0, first: null, last: null, byPurpose: {}, byAccessorRole: {}, byAccessKind: {}, byCategory: {},
   };
   /** Integrations that received the person's data, by credential (as the Art. 19 notices define recipients). */
-  private readonly received = new Map<string, { categories: Set<string>; first: string; last: string; accesses: number }>();
+  private readonly received = new Map<string, Received>();
+  /** Third-party tools the person's data was disclosed to (DISCLOSE events naming `LtiTool:<id>`), by tool id. */
+  private readonly tools = new Map<string, Received>();
   private complete = false;
 
   add(r: HistoryRow): void {
@@ -432,14 +437,10 @@ export class HistoryTally {
     count(t.byAccessKind, r.access_kind);
     for (const c of r.categories.split(';')) count(t.byCategory, c);
     if (r.actor_kind === 'SERVICE' && r.credential_id && (r.access_kind === 'READ' || r.access_kind === 'DISCLOSE')) {
-      let got = this.received.get(r.credential_id);
-      if (!got) {
-        got = { categories: new Set(), first: r.occurred_at, last: r.occurred_at, accesses: 0 };
-        this.received.set(r.credential_id, got);
-      }
-      for (const c of r.categories.split(';')) got.categories.add(c);
-      got.last = r.occurred_at;
-      got.accesses++;
+      receive(this.received, r.credential_id, r);
+    }
+    if (r.access_kind === 'DISCLOSE' && r.disclosed_to) {
+      for (const ref of r.disclosed_to.split(';')) if (ref.startsWith(TOOL_REF)) receive(this.tools, ref.slice(TOOL_REF.length), r);
     }
   }
 
@@ -456,7 +457,10 @@ export class HistoryTally {
     return this.summary;
   }
 
-  /** The recipients, named by their credential's label (an erased or deleted credential by its id). */
+  /**
+   * The recipients: integrations named by their credential's label (an erased or deleted credential by
+   * its id), third-party tools by their name (tools are disabled, never deleted).
+   */
   async recipients(s: ExportSource): Promise<Recipient[]> {
     this.get();
     const ids = [...this.received.keys()];
@@ -464,20 +468,44 @@ export class HistoryTally {
       'select id::text, label, scopes from api_token where tenant_id = ? and id::text = any(?::text[])',
       [s.tenantId, `{${ids.filter(isUuid).join(',')}}`]) : [];
     const byId = new Map(tokens.map((t) => [t.id, t]));
-    return ids.map((id) => {
-      const got = this.received.get(id)!;
-      const token = byId.get(id);
-      return {
-        recipient: token?.label ?? `integration ${id}`, credentialId: id, scopes: token?.scopes ?? [],
-        categories: [...got.categories].sort(), firstReceivedAt: got.first, lastReceivedAt: got.last, accesses: got.accesses,
-      };
-    }).sort((a, b) => a.recipient.localeCompare(b.recipient));
+    const toolIds = [...this.tools.keys()].filter(isUuid);
+    const tools = toolIds.length ? await execBound<{ id: string; name: string }>(s.em,
+      'select id::text, name from lti_tool where tenant_id = ? and id = any(?::uuid[])', [s.tenantId, pgArray(toolIds)]) : [];
+    const toolNames = new Map(tools.map((t) => [t.id, t.name]));
+    const tally = (got: Received) => ({
+      categories: [...got.categories].sort(), firstReceivedAt: got.first, lastReceivedAt: got.last, accesses: got.accesses,
+    });
+    return [
+      ...ids.map((id): Recipient => {
+        const token = byId.get(id);
+        return { recipient: token?.label ?? `integration ${id}`, kind: 'INTEGRATION', credentialId: id, toolId: null, scopes: token?.scopes ?? [],
+          ...tally(this.received.get(id)!) };
+      }),
+      ...[...this.tools].map(([id, got]): Recipient => ({
+        recipient: toolNames.get(id) ?? `tool ${id}`, kind: 'TOOL', credentialId: null, toolId: id, scopes: [], ...tally(got),
+      })),
+    ].sort((a, b) => a.recipient.localeCompare(b.recipient));
   }
+}
+
+const TOOL_REF = 'LtiTool:';
+
+interface Received { categories: Set<string>; first: string; last: string; accesses: number }
+
+function receive(map: Map<string, Received>, key: string, r: HistoryRow): void {
+  let got = map.get(key);
+  if (!got) map.set(key, (got = { categories: new Set(), first: r.occurred_at, last: r.occurred_at, accesses: 0 }));
+  for (const c of r.categories.split(';')) got.categories.add(c);
+  got.last = r.occurred_at;
+  got.accesses++;
 }
 
 export interface Recipient {
   recipient: string;
-  credentialId: string;
+  /** An integration (a SERVICE credential) or a third-party tool. */
+  kind: 'INTEGRATION' | 'TOOL';
+  credentialId: string | null;
+  toolId: string | null;
   scopes: string[];
   categories: string[];
   firstReceivedAt: string;
@@ -509,7 +537,7 @@ interface HoldRow { id: string; reason: string; placed_at: string; released_at: 
 
 interface NoticeRow {
   request_id: string; recipient: string; reason: string; categories: string[]; last_received_at: string; created_at: string;
-  sent_at: string | null;
+  sent_at: string | null; tool_id: string | null; delivery: string | null; delivery_attempts: number;
 }
 
 interface DeviceUse { value: string; firstSeen: string; lastSeen: string; requests: number }
@@ -613,7 +641,7 @@ export async function loadSummary(s: ExportSource): Promise<ExportSummary> {
        from legal_hold where tenant_id = ? and user_id = ? order by placed_at, id`, [tenantId, subjectId]);
   const notices = await execBound<NoticeRow>(em,
     `select n.request_id, n.recipient, n.reason, n.categories, ${iso('n.last_received_at')} as last_received_at,
-            ${iso('n.created_at')} as created_at, ${iso('n.sent_at')} as sent_at
+            ${iso('n.created_at')} as created_at, ${iso('n.sent_at')} as sent_at, n.tool_id, n.delivery, n.delivery_attempts
        from recipient_notice n join data_subject_request r on r.tenant_id = n.tenant_id and r.id = n.request_id
       where n.tenant_id = ? and r.subject_id = ? order by n.created_at, n.id`, [tenantId, subjectId]);
   const c = await one<Record<string, string>>(em,
@@ -676,8 +704,8 @@ const INTERNAL_RECIPIENTS = [
 ];
 
 const recipientsStatement = (found: number) => (found
-  ? 'The integrations below received your data from Custos (named by the institution), with what they received and when, from the access ' +
-    'log. Learning tools launched from courses are listed here too once the institution connects any.'
+  ? 'The integrations and learning tools below received your data from Custos (named by the institution), with what they received and ' +
+    'when, from the access log. A learning tool receives what its privacy level allows each time you launch it from a course.'
   : 'Custos holds no record of disclosing your data to a third party: no integration has received any of it, and no learning tool has ' +
     'been launched with it. When one does, it is listed here by name, with what it received and when.');
 
@@ -897,8 +925,8 @@ export async function* exportJson(s: ExportSource, sum: ExportSummary, tally: Hi
       statement: recipientsStatement(recipients.length),
       thirdParties: recipients,
       notices: sum.notices.map((n) => ({
-        requestId: n.request_id, recipient: n.recipient, reason: n.reason, categories: n.categories, lastReceivedAt: n.last_received_at,
-        createdAt: n.created_at, sentAt: n.sent_at,
+        requestId: n.request_id, recipient: n.recipient, toolId: n.tool_id, reason: n.reason, categories: n.categories,
+        lastReceivedAt: n.last_received_at, createdAt: n.created_at, sentAt: n.sent_at, delivery: n.delivery, deliveryAttempts: n.delivery_attempts,
       })),
       withinInstitution: INTERNAL_RECIPIENTS,
     }),
@@ -1043,7 +1071,8 @@ ${facts([
   if (sum.notices.length) {
     out.push('<p>Recipients told of your corrections and erasures (GDPR Art. 19):</p>\n');
     out.push(table(['Recipient', 'Why', 'Categories', 'Told'], sum.notices.map((n) => [
-      esc(n.recipient), esc(n.reason), esc(n.categories.join(', ')), n.sent_at ? when(n.sent_at) : 'not yet'])));
+      esc(n.recipient), esc(n.reason), esc(n.categories.join(', ')),
+      n.sent_at ? when(n.sent_at) : n.delivery === 'FAILED' ? 'delivery failed; to be passed on' : 'not yet'])));
   }
   out.push(table(['Within the institution', 'Receives'], INTERNAL_RECIPIENTS.map((r) => [esc(r.recipient), esc(r.receives)])));
   out.push('<h2>Your rights</h2>\n');
