@@ -3,7 +3,7 @@ import type { UserRole } from '../modules/user/user.entity';
 /**
  * Named rights a SERVICE credential may carry. A closed list: a scope not named here cannot be issued.
  * - `roster:read`   read the tenant's directory: members (with email and student number), courses, rosters; no grades, no content.
- * - `roster:import` import rosters from the student information system (the import itself arrives with the SIS issue).
+ * - `roster:import` import OneRoster rosters from the student information system (the importRoster mutation).
  */
 export const SERVICE_SCOPES = ['roster:read', 'roster:import'] as const;
 export type ServiceScope = (typeof SERVICE_SCOPES)[number];
