@@ -7,6 +7,9 @@ import { ZipFile as ZipWriter } from 'yazl';
 import { issueToken } from '../../src/modules/token/token.service';
 import { TokenKind } from '../../src/modules/token/api-token.entity';
 import { codes } from '../support/harness';
+import { decodeJwt } from 'jose';
+import { issueUserToken } from '../../src/modules/token/token.service';
+import { User } from '../../src/modules/user/user.entity';
 import { bindTenant } from '../../src/server/transaction-plugin';
 import { exportFiles, loadSummary, type ExportSource } from '../../src/modules/dsr/export/build';
 import { loadPrivacySettings } from '../../src/modules/dsr/privacy-settings';
@@ -204,6 +207,31 @@ describe('the source of imported records in a right-of-access export', () => {
       ],
     });
     expect(files.get('index.html')).toContain(`(SIS import ${result.importId}, users.csv line 2, sourcedId 604863)`);
+  });
+});
+
+describe('a tool launch by an imported person', () => {
+  it('sends the SIS sourcedId as lis.person_sourcedid, disclosed as account data', async () => {
+    const school = await seedTenant(app.orm, 'Launching');
+    await importPath(school, SAMPLE);
+    const admin = await school.admin();
+    const [course] = await sql<{ id: string }>(app.orm, "select id from course where tenant_id = ? and code = 'Algebra I'", [school.tenant.id]);
+    const registered = await app.gql<{ registerLtiTool: { id: string } }, unknown>(
+      'mutation($i: RegisterLtiToolInput!) { registerLtiTool(input: $i) { id } }',
+      { i: { name: 'Lab', clientId: 'lab-1', launchUrl: 'https://lab.example/launch', privacyLevel: 'PUBLIC' } }, admin.token);
+    const toolId = registered.data!.registerLtiTool.id;
+    await app.gql('mutation($t: ID!, $c: ID!) { attachLtiTool(toolId: $t, courseId: $c) { id } }', { t: toolId, c: course.id }, admin.token);
+    const mary = await app.orm.em.fork().findOneOrFail(User, { tenantId: school.tenant.id, email: 'mary.archer@studentgps.org' });
+    const { secret } = await issueUserToken(app.orm.em.fork(), mary, { label: 'test', ttlDays: 1 });
+    const launch = await app.gql<{ launchLtiTool: { idToken: string } }, unknown>(
+      'mutation($t: ID!, $c: ID!) { launchLtiTool(toolId: $t, courseId: $c, nonce: "n-1") { idToken } }', { t: toolId, c: course.id }, secret);
+    expect(launch.errors).toBeUndefined();
+    const claims = decodeJwt(launch.data!.launchLtiTool.idToken);
+    expect(claims['https://purl.imsglobal.org/spec/lti/claim/lis']).toEqual({ person_sourcedid: '604863' });
+    const [event] = await sql<{ categories: string[] }>(app.orm,
+      `select s.categories from access_event e join access_event_subject s on s.event_id = e.id
+        where e.tenant_id = ? and e.access_kind = 'DISCLOSE' and e.root_field = 'Mutation.launchLtiTool'`, [school.tenant.id]);
+    expect(event.categories).toEqual(['user.account', 'user.contact.email', 'user.education.enrollment', 'user.name']);
   });
 });
 

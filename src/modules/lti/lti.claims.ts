@@ -38,8 +38,10 @@ export interface LaunchPerson {
   displayName: string;
   email: string;
   avatarUrl: string | null;
-  /** The institution's id for the person, sent as lis.person_sourcedid (PUBLIC only). */
+  /** The student number: lis.person_sourcedid (PUBLIC only) when the SIS gave the person no sourcedId. */
   studentNumber: string | null;
+  /** The person's sourcedId in the student information system (from a roster import), if any. */
+  sourcedId?: string | null;
 }
 
 /**
@@ -66,7 +68,11 @@ export function personalClaims(level: LtiPrivacyLevel, p: LaunchPerson): { claim
       claims.picture = p.avatarUrl;
       categories.add('user.content.self_image');
     }
-    if (p.studentNumber) {
+    // LIS's person_sourcedid is the SIS's id for the person: the sourcedId a roster import linked, else the student number.
+    if (p.sourcedId) {
+      claims[CLAIM.lis] = { person_sourcedid: p.sourcedId };
+      categories.add('user.account');
+    } else if (p.studentNumber) {
       claims[CLAIM.lis] = { person_sourcedid: p.studentNumber };
       categories.add('user.unique_id.student_number');
     }

@@ -173,7 +173,10 @@ export async function launchTool(ctx: RequestContext, rawCourseId: string, rawTo
   }
   const tool = await findTool(ctx.em, ctx.tenantId, toolId);
   const user = await ctx.em.findOneOrFail(User, { id: ctx.access.userId, tenantId: ctx.tenantId });
-  const { claims, categories } = personalClaims(tool.privacyLevel, user);
+  const [sis] = await ctx.em.execute<{ sourced_id: string }[]>(
+    `select sourced_id from sis_record where tenant_id = ? and kind = 'user' and target_id = ? and status = 'active'
+      order by updated_at desc limit 1`, [ctx.tenantId, user.id]);
+  const { claims, categories } = personalClaims(tool.privacyLevel, { ...user, sourcedId: sis?.sourced_id ?? null });
   const now = Math.floor(Date.now() / 1000);
   const idToken = await new SignJWT({
     ...claims,
