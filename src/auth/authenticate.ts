@@ -24,6 +24,8 @@ interface TokenRow {
   revoked_at: Date | null;
   role: UserRole | null;
   status: UserStatus | null;
+  audit_from: Date | null;
+  audit_until: Date | null;
 }
 
 /**
@@ -55,7 +57,10 @@ export async function authenticate(em: EntityManager, header: string | undefined
       if (row.status !== UserStatus.ACTIVE || !row.user_id || !row.role) throw unauthenticated('The account of this token is deactivated.');
       return { ...base, kind: 'USER', userId: row.user_id, role: row.role };
     case TokenKind.AUDITOR:
-      return { ...base, kind: 'AUDITOR' };
+      return {
+        ...base, kind: 'AUDITOR',
+        window: { from: row.audit_from ? new Date(row.audit_from) : null, until: row.audit_until ? new Date(row.audit_until) : null },
+      };
     case TokenKind.SERVICE:
       return { ...base, kind: 'SERVICE', scopes: row.scopes as ServiceScope[] };
   }

@@ -33,9 +33,16 @@ export interface UserPrincipal extends PrincipalBase {
   role: UserRole;
 }
 
-/** An external auditor: read-only, tenant-scoped, never a member. */
+/** The events an auditor may see: occurred_at in [from, until), either end open. */
+export interface AuditWindow {
+  from: Date | null;
+  until: Date | null;
+}
+
+/** An external auditor: read-only, tenant-scoped, never a member; optionally limited to a window of events. */
 export interface AuditorPrincipal extends PrincipalBase {
   kind: 'AUDITOR';
+  window: AuditWindow;
 }
 
 /** A system integration (e.g. the SIS sync) with named scopes. */

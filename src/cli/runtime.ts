@@ -126,6 +126,9 @@ export interface TokenView {
   expiresAt: string;
   revokedAt: string | null;
   lastUsedAt: string | null;
+  /** AUDITOR tokens: the window of events the auditor may see (null: open). */
+  auditFrom?: string | null;
+  auditUntil?: string | null;
 }
 
 /** What the CLI shows of a token: never its secret (Custos does not have it) nor its hash. */
@@ -142,12 +145,24 @@ export function tokenView(token: ApiToken, email: string | null): TokenView {
     expiresAt: iso(token.expiresAt)!,
     revokedAt: iso(token.revokedAt),
     lastUsedAt: iso(token.lastUsedAt),
+    ...(token.kind === 'AUDITOR' ? { auditFrom: iso(token.auditFrom), auditUntil: iso(token.auditUntil) } : {}),
   };
 }
 
 export const ONCE_WARNING = 'Store it now: this is the only time the token is shown. Custos keeps only its hash.';
 
 /** Parses a whole number option (commander calls this with the raw text). */
+/** An option holding an ISO 8601 date or date-time (a date alone is midnight UTC). */
+export function isoTime(name: string) {
+  return (raw: string): Date => {
+    const d = new Date(raw.trim());
+    if (!/^\d{4}-\d{2}-\d{2}/.test(raw.trim()) || Number.isNaN(d.getTime())) {
+      throw new CliError(`${name} must be an ISO 8601 date or date-time, got "${raw}".`, 2, 'USAGE');
+    }
+    return d;
+  };
+}
+
 export function wholeNumber(name: string, min: number, max: number) {
   return (raw: string): number => {
     if (!/^\d+$/.test(raw.trim())) throw new CliError(`${name} must be a whole number, got "${raw}".`, 2, 'USAGE');

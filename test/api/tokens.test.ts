@@ -97,7 +97,9 @@ describe('tokens over GraphQL', () => {
     ['scopes on an auditor token', { kind: 'AUDITOR', label: 'x', scopes: ['roster:read'] }, 'scopes'],
     ['a member token without a member', { kind: 'USER', label: 'x' }, 'userId'],
     ['an auditor token naming a member', { kind: 'AUDITOR', label: 'x', userId: '00000000-0000-4000-8000-000000000000' }, 'userId'],
-    ['an auditor token for more than 366 days', { kind: 'AUDITOR', label: 'x', ttlDays: 400 }, 'ttlDays'],
+    ['an auditor token for more than 90 days', { kind: 'AUDITOR', label: 'x', ttlDays: 91 }, 'ttlDays'],
+    ['a window of events on a non-auditor token', { kind: 'SERVICE', scopes: ['roster:read'], label: 'x', auditWindow: { from: '2026-01-01T00:00:00Z' } }, 'auditWindow'],
+    ['an auditor window that ends before it starts', { kind: 'AUDITOR', label: 'x', auditWindow: { from: '2026-02-01T00:00:00Z', until: '2026-01-01T00:00:00Z' } }, 'auditWindow'],
     ['a blank label', { kind: 'AUDITOR', label: '   ' }, 'label'],
   ])('refuses %s with BAD_USER_INPUT and writes nothing', async (_name, input, field) => {
     const before = await countRows(app.orm, 'api_token');

@@ -251,12 +251,20 @@ describe('token create for auditors and services', () => {
     expect(principal).not.toHaveProperty('userId');
   });
 
-  test('an auditor token\'s default lifetime is capped at 366 days; 366 may also be asked for', async () => {
+  test('an auditor token\'s default lifetime is capped at 90 days; 90 may also be asked for, with a window of events', async () => {
     const { out: capped } = await custosJson(['token', 'create', '--tenant', 'demo', '--kind', 'auditor'], { CUSTOS_TOKEN_TTL_DAYS: '400' });
     expect(capped.token.kind).toBe('AUDITOR');
-    expect(lifetime(capped.token)).toBe(366 * DAY);
-    const { out: explicit } = await custosJson(['token', 'create', '--tenant', 'demo', '--kind', 'auditor', '--ttl-days', '366']);
-    expect(lifetime(explicit.token)).toBe(366 * DAY);
+    expect(lifetime(capped.token)).toBe(90 * DAY);
+    expect(capped.token).toMatchObject({ auditFrom: null, auditUntil: null });
+    const { out: explicit } = await custosJson(['token', 'create', '--tenant', 'demo', '--kind', 'auditor', '--ttl-days', '90',
+      '--audit-from', '2026-01-01', '--audit-until', '2026-07-01T00:00:00Z']);
+    expect(lifetime(explicit.token)).toBe(90 * DAY);
+    expect(explicit.token).toMatchObject({ auditFrom: '2026-01-01T00:00:00.000Z', auditUntil: '2026-07-01T00:00:00.000Z' });
+    await expect(principalOf(explicit.secret)).resolves.toMatchObject({
+      kind: 'AUDITOR', window: { from: new Date('2026-01-01T00:00:00Z'), until: new Date('2026-07-01T00:00:00Z') },
+    });
+    expectCleanFailure(await custos(['token', 'create', '--tenant', 'demo', '--kind', 'auditor', '--audit-from', 'last week']), 2,
+      /--audit-from must be an ISO 8601 date/);
     // Other kinds keep the configured default.
     const { out: service } = await custosJson(['token', 'create', '--tenant', 'demo', '--kind', 'service', '--scope', 'roster:read'],
       { CUSTOS_TOKEN_TTL_DAYS: '400' });
@@ -341,7 +349,7 @@ describe('token create for auditors and services', () => {
       [['--kind', 'service'], /--kind service needs at least one --scope: roster:read, roster:import/],
       [['--kind', 'service', '--scope', 'grades:write'], /Unknown --scope "grades:write": the scopes are roster:read, roster:import/],
       [['--kind', 'service', '--scope', 'roster:read', '--scope', 'roster:*'], /Unknown --scope "roster:\*"/],
-      [['--kind', 'auditor', '--ttl-days', '400'], /--ttl-days must be between 1 and 366 for an auditor token, got 400/],
+      [['--kind', 'auditor', '--ttl-days', '400'], /--ttl-days must be between 1 and 90 for an auditor token, got 400/],
       [['--kind', 'auditor', '--scope', 'roster:read'], /--scope is only for --kind service: an auditor token carries no scopes/],
       [['--email', 'mei.chen@demo.custos.test', '--scope', 'roster:read'], /--scope is only for --kind service: a user token/],
       [['--kind', 'robot'], /--kind must be one of user, auditor, service, got "robot"/],

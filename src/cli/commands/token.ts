@@ -6,7 +6,7 @@ import { User } from '../../modules/user/user.entity';
 import { isServiceScope, SERVICE_SCOPES } from '../../auth/principal';
 import { parseId } from '../../shared/errors';
 import {
-  CliError, ONCE_WARNING, findMemberByEmail, findTenant, output, table, tokenView, when, wholeNumber, withDatabase,
+  CliError, isoTime, ONCE_WARNING, findMemberByEmail, findTenant, output, table, tokenView, when, wholeNumber, withDatabase,
   type CommonOptions, type TokenView,
 } from '../runtime';
 
@@ -17,6 +17,8 @@ interface CreateOptions extends CommonOptions {
   scope?: string[];
   label: string;
   ttlDays?: number;
+  auditFrom?: Date;
+  auditUntil?: Date;
 }
 interface RevokeOptions extends CommonOptions { tenant: string; id: string }
 interface ListOptions extends CommonOptions { tenant: string; email?: string; kind?: TokenKind }
@@ -113,6 +115,8 @@ export function registerToken(program: Command): void {
     .option('--label <label>', 'what the token is for', 'cli')
     .option('--ttl-days <n>', `days until it expires (default: CUSTOS_TOKEN_TTL_DAYS, 30; at most ${MAX_TTL_DAYS[TokenKind.AUDITOR]} for auditors)`,
       wholeNumber('--ttl-days', 1, Math.max(...Object.values(MAX_TTL_DAYS))))
+    .option('--audit-from <time>', 'auditor tokens: the earliest events the auditor may see (ISO 8601)', isoTime('--audit-from'))
+    .option('--audit-until <time>', 'auditor tokens: the auditor sees events before this time only (ISO 8601)', isoTime('--audit-until'))
     .option('--json', 'print one JSON object: {"tenant", "token", "secret"}')
     .action(async (opts: CreateOptions) => {
       const { kind, scopes } = checkCreate(opts);
@@ -129,6 +133,7 @@ export function registerToken(program: Command): void {
           scopes,
           label: opts.label,
           ttlDays: opts.ttlDays ?? Math.min(config.tokenTtlDays, MAX_TTL_DAYS[kind]),
+          auditWindow: opts.auditFrom || opts.auditUntil ? { from: opts.auditFrom ?? null, until: opts.auditUntil ?? null } : null,
         });
         const view = tokenView(issued.token, user?.email ?? null);
         output(opts, { tenant: tenant.slug, token: view, secret: issued.secret }, () => [

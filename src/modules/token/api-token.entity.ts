@@ -24,7 +24,7 @@ registerEnumType(TokenStatus, { name: 'TokenStatus' });
 @ObjectType({ description: 'A bearer token (never its secret).' })
 @Entity({ tableName: 'api_token' })
 export class ApiToken {
-  [OptionalProps]?: 'createdAt' | 'kind' | 'userId' | 'revokedAt' | 'lastUsedAt' | 'scopes' | 'createdById';
+  [OptionalProps]?: 'createdAt' | 'kind' | 'userId' | 'revokedAt' | 'lastUsedAt' | 'scopes' | 'createdById' | 'auditFrom' | 'auditUntil';
 
   @NotPersonal()
   @Field(() => ID)
@@ -85,6 +85,16 @@ export class ApiToken {
   @Field(() => Date, { nullable: true, description: 'Last request made with it, to the minute.' })
   @Property({ type: 'datetime', nullable: true })
   lastUsedAt: Date | null = null;
+
+  @Personal('user.credential')
+  @Field(() => Date, { nullable: true, description: 'AUDITOR only: the earliest events the auditor may see (null: no limit).' })
+  @Property({ type: 'datetime', nullable: true })
+  auditFrom: Date | null = null;
+
+  @Personal('user.credential')
+  @Field(() => Date, { nullable: true, description: 'AUDITOR only: the auditor sees events before this time only (null: no limit).' })
+  @Property({ type: 'datetime', nullable: true })
+  auditUntil: Date | null = null;
 
   /** Derived from revocation and expiry at the time of asking. */
   statusAt(now = new Date()): TokenStatus {

@@ -18,7 +18,7 @@ export interface IssuedToken {
 /** Longest lifetime per kind: auditors are engaged for an audit, not for good. */
 export const MAX_TTL_DAYS: Record<TokenKind, number> = {
   [TokenKind.USER]: 3650,
-  [TokenKind.AUDITOR]: 366,
+  [TokenKind.AUDITOR]: 90,
   [TokenKind.SERVICE]: 3650,
 };
 
@@ -31,6 +31,8 @@ export interface TokenSpec {
   ttlDays: number;
   /** The administrator issuing it; absent from the command line. */
   createdById?: string | null;
+  /** AUDITOR only: the window of events the auditor may see, [from, until), either end open. */
+  auditWindow?: { from?: Date | null; until?: Date | null } | null;
   now?: Date;
 }
 
@@ -58,6 +60,13 @@ function checkSpec(spec: TokenSpec): { label: string; scopes: string[] } {
   } else if (scopes.length) {
     throw badInput('Only SERVICE tokens carry scopes.', 'scopes');
   }
+  const from = spec.auditWindow?.from ?? null;
+  const until = spec.auditWindow?.until ?? null;
+  if ((from || until) && spec.kind !== TokenKind.AUDITOR) throw badInput('Only AUDITOR tokens carry a window of events.', 'auditWindow');
+  for (const d of [from, until]) {
+    if (d && Number.isNaN(d.getTime())) throw badInput('The window\'s times must be valid dates.', 'auditWindow');
+  }
+  if (from && until && from.getTime() >= until.getTime()) throw badInput('The window must start before it ends.', 'auditWindow');
   return { label, scopes };
 }
 
@@ -79,6 +88,8 @@ export async function issueToken(em: EntityManager, tenantId: string, spec: Toke
     createdById: spec.createdById ?? null,
     createdAt: now,
     expiresAt: new Date(now.getTime() + spec.ttlDays * 86_400_000),
+    auditFrom: spec.auditWindow?.from ?? null,
+    auditUntil: spec.auditWindow?.until ?? null,
   });
   await em.flush();
   return { token, secret };
@@ -117,6 +128,7 @@ export async function issueTokenAsAdmin(ctx: RequestContext, input: IssueTokenIn
       label: input.label,
       ttlDays: input.ttlDays ?? Math.min(ctx.config.tokenTtlDays, MAX_TTL_DAYS[input.kind]),
       createdById: ctx.access.userId,
+      auditWindow: input.auditWindow ? { from: input.auditWindow.from ?? null, until: input.auditWindow.until ?? null } : null,
     });
     if (user) ctx.audit.wrote([user.id], ['user.credential']);
     return issued;

@@ -4,6 +4,15 @@ import { ApiToken, TokenKind, TokenStatus } from './api-token.entity';
 import { connectionTypes, PageArgs } from '../../shared/pagination';
 import { NoPersonalData } from '../../privacy/classify';
 
+@InputType({ description: 'The events an auditor may see: occurred at or after `from` and before `until` (either may be left open).' })
+export class AuditWindowInput {
+  @Field(() => Date, { nullable: true })
+  from?: Date | null;
+
+  @Field(() => Date, { nullable: true })
+  until?: Date | null;
+}
+
 @InputType({ description: 'A new bearer token. USER tokens name the member; SERVICE tokens name their scopes.' })
 export class IssueTokenInput {
   @Field(() => TokenKind)
@@ -20,9 +29,12 @@ export class IssueTokenInput {
   @Length(1, 100) @Matches(/\S/, { message: 'label must not be blank' })
   label!: string;
 
-  @Field(() => Int, { nullable: true, description: 'Days until it expires (AUDITOR at most 366).' })
+  @Field(() => Int, { nullable: true, description: 'Days until it expires (AUDITOR at most 90).' })
   @IsOptional() @Min(1) @Max(3650)
   ttlDays?: number | null;
+
+  @Field(() => AuditWindowInput, { nullable: true, description: 'AUDITOR only: limit the auditor to the events of a time window.' })
+  auditWindow?: AuditWindowInput | null;
 }
 
 // The token itself is classified (ApiToken); issuing it is recorded as a write.
