@@ -49,6 +49,7 @@ const BY_ROOT_FIELD: Record<string, Purpose> = {
   'Query.auditInclusionProof': 'audit',
   'Query.auditConsistencyProof': 'audit',
   'Query.auditPublicKeys': 'audit',
+  'Query.auditEvents': 'audit',
   'Query.myAccessHistory': 'account.self_service',
   'Query.accessHistory': 'account.administration',
   'Query.privacySettings': 'data_subject_rights',

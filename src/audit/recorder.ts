@@ -168,6 +168,15 @@ export class AccessRecorder {
         out.push({ ...base(r), kind: 'DENY', outcome: 'DENIED', errorCode: 'FORBIDDEN', fields: [r.coordinate], subjects: [], itemCount: 0 });
       }
     }
+    // Auditors are audited: every root field an auditor asked for and got is a READ event, whether or not
+    // it touched anyone's data (audit surfaces are pseudonymous; the query itself is what is recorded).
+    if (this.principal?.kind === 'AUDITOR') {
+      for (const key of this.rootFields.keys()) {
+        if (failed.has(key) || out.some((e) => e.kind === 'READ' && e.rootField === this.root(key).coordinate)) continue;
+        const r = this.root(key);
+        out.push({ ...base(r), kind: 'READ', outcome: 'SUCCESS', fields: [r.coordinate], subjects: [], itemCount: r.items.size });
+      }
+    }
     return out;
   }
 }

@@ -106,6 +106,7 @@ export const ruleTree: IRules = {
     auditInclusionProof: readsAuditTrail,
     auditConsistencyProof: readsAuditTrail,
     auditPublicKeys: readsAuditTrail,
+    auditEvents: readsAuditTrail,
     myAccessHistory: isMember,
     accessHistory: isAdmin,
     // Data-subject requests: members file and follow their own; administrators decide (rows scoped by the service).
@@ -213,6 +214,10 @@ export const ruleTree: IRules = {
   AuditInclusionProof: { '*': readsAuditTrail },
   AuditConsistencyProof: { '*': readsAuditTrail },
   AuditPublicKey: { '*': readsAuditTrail },
+  AuditEvent: { '*': readsAuditTrail },
+  AuditEventSubject: { '*': readsAuditTrail },
+  AuditEventConnection: structural,
+  AuditEventEdge: structural,
   // A person's own history, or an admin's view of a member's (the root fields decide whose).
   AccessRecord: { '*': isMember },
   AccessRecordConnection: structural,

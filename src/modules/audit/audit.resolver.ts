@@ -1,6 +1,6 @@
 import { Args, Ctx, Query, Resolver } from 'type-graphql';
 import {
-  AccessHistoryArgs, AccessRecordConnection, AuditCheckpoint, AuditConsistencyProof, AuditInclusionProof, AuditPublicKey,
+  AccessHistoryArgs, AccessRecordConnection, AuditCheckpoint, AuditEventConnection, AuditEventsArgs, AuditConsistencyProof, AuditInclusionProof, AuditPublicKey,
   CheckpointArgs, ConsistencyProofArgs, InclusionProofArgs,
 } from './audit.types';
 import * as audit from './audit.service';
@@ -27,6 +27,13 @@ export class AuditResolver {
   @Query(() => [AuditPublicKey], { description: 'Public keys checkpoints are signed with.' })
   auditPublicKeys(@Ctx() ctx: RequestContext) {
     return audit.listPublicKeys(ctx);
+  }
+
+  @Query(() => AuditEventConnection, {
+    description: 'The tenant\'s access log, newest first, pseudonymous (administrators and auditors; an auditor sees their window only).',
+  })
+  auditEvents(@Args() args: AuditEventsArgs, @Ctx() ctx: RequestContext) {
+    return audit.listAuditEvents(ctx, args);
   }
 
   @Query(() => AccessRecordConnection, { description: 'Who accessed the caller\'s data, newest first.' })

@@ -7,7 +7,11 @@ import { badInput, notFound, parseId } from '../../shared/errors';
 import { requireMember } from '../user/user.service';
 import { pgTimestamp } from '../../db/timestamps';
 import { CURSOR, dateKey, pageRequest, toConnection, type ConnectionShape, type PageArgs } from '../../shared/pagination';
-import type { AccessRecord, AuditCheckpoint, AuditConsistencyProof, AuditInclusionProof, AuditPublicKey } from './audit.types';
+import type { AccessRecord, AuditCheckpoint, AuditConsistencyProof, AuditEvent, AuditEventsArgs, AuditInclusionProof, AuditPublicKey } from './audit.types';
+import { execBound } from '../../db/bound';
+import { PURPOSES } from '../../audit/purposes';
+import { DATA_CATEGORIES } from '../../privacy/categories';
+import { clampToAuditWindow } from './audit-window';
 
 const hex = (b: Buffer) => b.toString('hex');
 
@@ -112,4 +116,59 @@ export async function accessHistoryForAdmin(ctx: RequestContext, rawUserId: stri
   const userId = parseId(rawUserId, 'userId');
   await requireMember(ctx.em, ctx.tenantId, userId);
   return accessHistoryOf(ctx, userId, args);
+}
+
+const ACCESS_KINDS = ['READ', 'WRITE', 'DISCLOSE', 'DENY'];
+const ACTOR_ROLES = ['ADMIN', 'INSTRUCTOR', 'STUDENT'];
+
+/**
+ * The tenant's access log, newest first, pseudonymous, for administrators and auditors: filtered by
+ * time (clamped to an auditor's window), kind, purpose, actor role and category. People appear only by
+ * their log pseudonyms.
+ */
+export async function listAuditEvents(ctx: RequestContext, args: AuditEventsArgs): Promise<ConnectionShape<AuditEvent>> {
+  const { first, after } = pageRequest(args, ctx.config, CURSOR.byTime);
+  const range = clampToAuditWindow(ctx, args.from, args.until);
+  const where = ['e.tenant_id = ?'];
+  const params: unknown[] = [ctx.tenantId];
+  const oneOf = (value: string | null | undefined, allowed: readonly string[], field: string, column: string) => {
+    if (value == null) return;
+    if (!allowed.includes(value)) throw badInput(`${field} must be one of ${allowed.join(', ')}.`, field);
+    where.push(`${column} = ?`);
+    params.push(value);
+  };
+  if (range.from) { where.push('e.occurred_at >= ?'); params.push(range.from); }
+  if (range.until) { where.push('e.occurred_at < ?'); params.push(range.until); }
+  oneOf(args.accessKind, ACCESS_KINDS, 'accessKind', 'e.access_kind');
+  oneOf(args.purpose, Object.keys(PURPOSES), 'purpose', 'e.purpose');
+  oneOf(args.actorRole, ACTOR_ROLES, 'actorRole', 'e.actor_role::text');
+  if (args.category != null) {
+    if (!(args.category in DATA_CATEGORIES)) throw badInput(`category must be one of ${Object.keys(DATA_CATEGORIES).join(', ')}.`, 'category');
+    where.push('exists (select 1 from access_event_subject c where c.event_id = e.id and c.tenant_id = e.tenant_id and ? = any(c.categories))');
+    params.push(args.category);
+  }
+  if (after) {
+    where.push('(e.occurred_at, e.id) < (?::timestamptz, ?::uuid)');
+    params.push(...after);
+  }
+  const rows = await execBound<{
+    id: string; occurred_at: string; access_kind: string; purpose: string; operation_type: string; root_field: string; actor_kind: string;
+    actor_role: string | null; actor_pseudonym: string | null; credential_id: string | null; outcome: string; resources: string[];
+    item_count: number; leaf_index: string | null;
+    subjects: { pseudonym: string; categories: string[] }[] | null;
+  }>(ctx.em,
+    `select e.id, e.occurred_at, e.access_kind, e.purpose, e.operation_type, e.root_field, e.actor_kind, e.actor_role::text, e.actor_pseudonym,
+            e.credential_id, e.outcome, e.resources, e.item_count, l.leaf_index::text,
+            (select json_agg(json_build_object('pseudonym', s.pseudonym, 'categories', s.categories) order by s.pseudonym)
+               from access_event_subject s where s.event_id = e.id and s.tenant_id = e.tenant_id) as subjects
+       from access_event e left join audit_leaf l on l.event_id = e.id
+      where ${where.join(' and ')}
+      order by e.occurred_at desc, e.id desc limit ?`, [...params, first + 1]);
+  const events: AuditEvent[] = rows.map((r) => ({
+    id: r.id, occurredAt: pgTimestamp(r.occurred_at), accessKind: r.access_kind, purpose: r.purpose, operationType: r.operation_type,
+    operation: r.root_field, actorKind: r.actor_kind, actorRole: r.actor_role, actorPseudonym: r.actor_pseudonym, credentialId: r.credential_id,
+    outcome: r.outcome, resources: r.resources, itemCount: r.item_count, leafIndex: r.leaf_index === null ? null : Number(r.leaf_index),
+    subjects: (r.subjects ?? []).map((s) => ({ pseudonym: s.pseudonym, categories: [...s.categories].sort() })),
+  }));
+  return toConnection(events, first, (e) => [dateKey(e.occurredAt), e.id]);
 }

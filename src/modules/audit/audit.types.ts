@@ -169,3 +169,90 @@ export class AccessHistoryArgs extends PageArgs {
   @Field(() => ID)
   userId!: string;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The log itself, as administrators and auditors see it: pseudonymous.
+// ---------------------------------------------------------------------------------------------
+
+@NoPersonalData()
+@ObjectType({ description: 'A person an access event was about, by their pseudonym in the log (never a name), with the categories touched.' })
+export class AuditEventSubject {
+  @Field(() => String)
+  pseudonym!: string;
+
+  @Field(() => [String])
+  categories!: string[];
+}
+
+// Pseudonymous by construction: people appear only by their log pseudonym, which nothing here links to a name.
+@NoPersonalData()
+@ObjectType({ description: 'One access event of the tenant\'s log, pseudonymous: who (kind, role, pseudonym, credential), what, why, about whom (pseudonyms).' })
+export class AuditEvent {
+  @Field(() => ID)
+  id!: string;
+
+  @Field(() => Date)
+  occurredAt!: Date;
+
+  @Field(() => String, { description: 'READ, WRITE, DISCLOSE or DENY.' })
+  accessKind!: string;
+
+  @Field(() => String)
+  purpose!: string;
+
+  @Field(() => String, { description: 'query, mutation or system.' })
+  operationType!: string;
+
+  @Field(() => String, { description: 'The root field (or system step) as Type.field.' })
+  operation!: string;
+
+  @Field(() => String, { description: 'USER, SERVICE, AUDITOR or SYSTEM.' })
+  actorKind!: string;
+
+  @Field(() => String, { nullable: true })
+  actorRole!: string | null;
+
+  @Field(() => String, { nullable: true, description: 'The acting member\'s pseudonym in the log.' })
+  actorPseudonym!: string | null;
+
+  @Field(() => String, { nullable: true, description: 'The credential used (a token id, or a digest of an identity-provider token).' })
+  credentialId!: string | null;
+
+  @Field(() => String, { description: 'SUCCESS or DENIED.' })
+  outcome!: string;
+
+  @Field(() => [String], { description: 'Objects addressed, as Type:id (a tool a DISCLOSE went to: LtiTool:id).' })
+  resources!: string[];
+
+  @Field(() => Float)
+  itemCount!: number;
+
+  @Field(() => [AuditEventSubject])
+  subjects!: AuditEventSubject[];
+
+  @Field(() => Float, { nullable: true, description: 'Its leaf in the tenant\'s Merkle tree once sealed (prove it with auditInclusionProof).' })
+  leafIndex!: number | null;
+}
+
+export const AuditEventConnection = connectionTypes(AuditEvent, 'AuditEvent');
+
+@ArgsType()
+export class AuditEventsArgs extends PageArgs {
+  @Field(() => Date, { nullable: true, description: 'Events at or after this time (an auditor\'s window narrows it further).' })
+  from?: Date | null;
+
+  @Field(() => Date, { nullable: true, description: 'Events before this time.' })
+  until?: Date | null;
+
+  @Field(() => String, { nullable: true, description: 'READ, WRITE, DISCLOSE or DENY.' })
+  accessKind?: string | null;
+
+  @Field(() => String, { nullable: true })
+  purpose?: string | null;
+
+  @Field(() => String, { nullable: true, description: 'The actor\'s role: ADMIN, INSTRUCTOR or STUDENT.' })
+  actorRole?: string | null;
+
+  @Field(() => String, { nullable: true, description: 'Events that touched this data category.' })
+  category?: string | null;
+}
