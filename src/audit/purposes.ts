@@ -50,6 +50,7 @@ const BY_ROOT_FIELD: Record<string, Purpose> = {
   'Query.auditConsistencyProof': 'audit',
   'Query.auditPublicKeys': 'audit',
   'Query.auditEvents': 'audit',
+  'Query.recordsOfProcessing': 'audit',
   'Query.myAccessHistory': 'account.self_service',
   'Query.accessHistory': 'account.administration',
   'Query.privacySettings': 'data_subject_rights',

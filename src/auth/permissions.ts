@@ -107,6 +107,7 @@ export const ruleTree: IRules = {
     auditConsistencyProof: readsAuditTrail,
     auditPublicKeys: readsAuditTrail,
     auditEvents: readsAuditTrail,
+    recordsOfProcessing: readsAuditTrail,
     myAccessHistory: isMember,
     accessHistory: isAdmin,
     // Data-subject requests: members file and follow their own; administrators decide (rows scoped by the service).
@@ -216,6 +217,12 @@ export const ruleTree: IRules = {
   AuditPublicKey: { '*': readsAuditTrail },
   AuditEvent: { '*': readsAuditTrail },
   AuditEventSubject: { '*': readsAuditTrail },
+  RecordsOfProcessing: { '*': readsAuditTrail },
+  ProcessingPurpose: { '*': readsAuditTrail },
+  ProcessedSubjects: { '*': readsAuditTrail },
+  ProcessedCategory: { '*': readsAuditTrail },
+  ProcessingRecipient: { '*': readsAuditTrail },
+  ProcessingTransfer: { '*': readsAuditTrail },
   AuditEventConnection: structural,
   AuditEventEdge: structural,
   // A person's own history, or an admin's view of a member's (the root fields decide whose).

@@ -131,3 +131,47 @@ describe('auditor tokens', () => {
     expect(codes(await app.gql('{ auditPublicKeys { keyId } }', {}, expired.secret))).toEqual(['UNAUTHENTICATED']);
   });
 });
+
+describe('records of processing (Art. 30)', () => {
+  const RECORDS = `{ recordsOfProcessing {
+    controller purposes { purpose lawfulBasis article } subjects { role active deactivated }
+    categories { category fields retention retentionOverridden } recipients { recipient kind categories host }
+    transfers { recipient destination } securityMeasures html } }`;
+  type Records = {
+    controller: string; purposes: { purpose: string; lawfulBasis: string }[]; subjects: { role: string; active: number; deactivated: number }[];
+    categories: { category: string; fields: string[]; retention: string; retentionOverridden: boolean }[];
+    recipients: { recipient: string; kind: string; categories: string[]; host: string | null }[];
+    transfers: { recipient: string; destination: string }[]; securityMeasures: string[]; html: string;
+  };
+
+  it('come from the registry, the settings, the integrations and the tools, for administrators and auditors', async () => {
+    await issueToken(app.orm.em.fork(), school.tenant.id, { kind: TokenKind.SERVICE, scopes: ['roster:read'], label: 'SIS nightly', ttlDays: 5 });
+    await app.gql('mutation($i: RegisterLtiToolInput!) { registerLtiTool(input: $i) { id } }',
+      { i: { name: 'Quiz Lab', clientId: 'quiz-1', launchUrl: 'https://quiz.example/launch', privacyLevel: 'NAME_ONLY' } }, admin.token);
+    const set = await app.gql('mutation { setRetentionPeriod(category: "user.content.private", period: "Two school years") { period } }', {}, admin.token);
+    expect(set.errors).toBeUndefined();
+    const auditor = await auditorToken();
+    for (const token of [admin.token, auditor]) {
+      const res = await app.gql<{ recordsOfProcessing: Records }, unknown>(RECORDS, {}, token);
+      expect(res.errors).toBeUndefined();
+      const r = res.data!.recordsOfProcessing;
+      expect(r.controller).toBe('Audited');
+      expect(r.purposes.map((p) => p.purpose)).toEqual(expect.arrayContaining(['education.delivery', 'sis.sync', 'audit', 'data_subject_rights']));
+      expect(r.purposes.every((p) => ['contract', 'legal_obligation', 'public_task', 'legitimate_interests'].includes(p.lawfulBasis))).toBe(true);
+      expect(r.subjects.find((s) => s.role === 'STUDENT')!.active).toBeGreaterThanOrEqual(1);
+      const email = r.categories.find((c) => c.category === 'user.contact.email')!;
+      expect(email.fields).toContain('User.email');
+      expect(r.categories.find((c) => c.category === 'user.content.private')).toMatchObject({ retention: 'Two school years', retentionOverridden: true });
+      expect(r.recipients.find((x) => x.recipient === 'SIS nightly')).toMatchObject({ kind: 'INTEGRATION' });
+      expect(r.recipients.find((x) => x.recipient === 'Quiz Lab')).toEqual({
+        recipient: 'Quiz Lab', kind: 'TOOL', categories: ['user.education.enrollment', 'user.name'], host: 'quiz.example',
+      });
+      expect(r.transfers).toEqual([{ recipient: 'Quiz Lab', destination: 'quiz.example' }]);
+      expect(r.securityMeasures.length).toBeGreaterThan(3);
+      expect(r.html).toMatch(/<h1>Records of processing activities/);
+      expect(r.html).toContain('Quiz Lab');
+      expect(r.html).not.toMatch(/<script|<link|<img|src=/i);
+      expect(JSON.stringify(r)).not.toContain(student.user.email);
+    }
+  });
+});

@@ -53,6 +53,7 @@ const EXPECTED: Record<string, Outcome[]> = {
   'Query.auditConsistencyProof': [U, F, F, F, F, ok, BAD, ok, F, U, U], // South has no checkpoint of North's size
   'Query.auditPublicKeys': [U, F, F, F, F, ok, ok, ok, F, U, U],
   'Query.auditEvents':     [U, F, F, F, F, ok, ok, ok, F, U, U],
+  'Query.recordsOfProcessing': [U, F, F, F, F, ok, ok, ok, F, U, U],
   'Query.myAccessHistory': [U, ok, ok, ok, ok, ok, ok, F, F, U, U],
   'Query.accessHistory':   [U, F, F, F, F, ok, NF, F, F, U, U],
   'Mutation.createUser':   [U, F, F, F, F, ok, ok, F, F, U, U],
@@ -216,6 +217,7 @@ describe('the role matrix', () => {
     'Query.tenant': async () => ({ query: '{ tenant { id name } }' }),
     'Query.users': async () => ({ query: '{ users(first: 50) { edges { node { id displayName } } } }' }),
     'Query.user': async () => ({ query: 'query($id: ID!) { user(id: $id) { id displayName } }', variables: { id: student.user.id } }),
+    'Query.recordsOfProcessing': async () => ({ query: '{ recordsOfProcessing { controller purposes { purpose lawfulBasis } } }' }),
     'Query.auditEvents': async () => ({ query: '{ auditEvents(first: 5) { edges { node { id accessKind subjects { pseudonym } } } } }' }),
     'Query.courses': async () => ({ query: '{ courses(first: 50) { edges { node { id code } } } }' }),
     'Query.course': async () => ({ query: 'query($id: ID!) { course(id: $id) { id code } }', variables: { id: course.id } }),

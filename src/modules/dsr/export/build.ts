@@ -683,7 +683,7 @@ export const SOURCES = {
 type Source = keyof typeof SOURCES;
 
 /** Inside the institution, who receives what (the role matrix); integrations are listed by name in `recipients.thirdParties`. */
-const INTERNAL_RECIPIENTS = [
+export const INTERNAL_RECIPIENTS = [
   { recipient: 'Administrators of the institution', receives: 'Everything in this export, to administer members, courses and requests' },
   {
     recipient: 'Instructors of your courses',
