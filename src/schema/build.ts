@@ -15,9 +15,11 @@ import { CourseToolsResolver, LtiToolResolver } from '../modules/lti/lti.resolve
 import { permissionsFor } from '../auth/permissions';
 import { accessLogMiddleware } from '../audit/read-middleware';
 import { RosterResolver } from '../modules/roster/roster.resolver';
+import { IncidentAffectedSubjectResolver, IncidentHistoryResolver, IncidentResolver } from '../modules/incident/incident.resolver';
 
 export const resolvers = [TenantResolver, UserResolver, CourseResolver, EnrollmentResolver, PostResolver, CommentResolver, TokenResolver, AuditResolver,
-  DataSubjectRequestResolver, LegalHoldResolver, DataExportResolver, RosterResolver, LtiToolResolver, CourseToolsResolver] as const;
+  DataSubjectRequestResolver, LegalHoldResolver, DataExportResolver, RosterResolver, LtiToolResolver, CourseToolsResolver,
+  IncidentResolver, IncidentHistoryResolver, IncidentAffectedSubjectResolver] as const;
 
 let bare: Promise<GraphQLSchema> | undefined;
 const served = new Map<string, Promise<GraphQLSchema>>();
