@@ -86,12 +86,13 @@ export class ApiToken {
   @Property({ type: 'datetime', nullable: true })
   lastUsedAt: Date | null = null;
 
-  @Personal('user.credential')
+  // Only AUDITOR tokens carry a window, and they never belong to a member (api_token_member_kind): no one's data.
+  @NotPersonal()
   @Field(() => Date, { nullable: true, description: 'AUDITOR only: the earliest events the auditor may see (null: no limit).' })
   @Property({ type: 'datetime', nullable: true })
   auditFrom: Date | null = null;
 
-  @Personal('user.credential')
+  @NotPersonal()
   @Field(() => Date, { nullable: true, description: 'AUDITOR only: the auditor sees events before this time only (null: no limit).' })
   @Property({ type: 'datetime', nullable: true })
   auditUntil: Date | null = null;
