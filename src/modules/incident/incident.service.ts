@@ -354,6 +354,31 @@ export interface ImpactFigures {
   resources: string[];
 }
 
+/** The impact statement and its parameters (the benchmark EXPLAINs it). */
+export function impactQuery(tenantId: string, suspect: Suspect, from: Date, until: Date): { sql: string; params: unknown[] } {
+  return {
+    sql: `with ev as materialized (${suspectEvents(suspect)}),
+            hits as materialized (
+              select s.pseudonym, s.categories from ev join access_event_subject s on s.event_id = ev.id
+               where ev.access_kind <> 'DENY' and s.tenant_id = ?::uuid),
+            people as materialized (select distinct pseudonym from hits),
+            res as materialized (select distinct r from ev cross join unnest(ev.resources) as r where ev.access_kind <> 'DENY')
+       select (select count(*) from ev where access_kind <> 'DENY')::int as events,
+              (select count(*) from ev where access_kind = 'DENY')::int as denied,
+              (select coalesce(json_agg(json_build_object('kind', k, 'events', n) order by k), '[]')
+                 from (select access_kind as k, count(*)::int as n from ev where access_kind <> 'DENY' group by 1) x) as by_kind,
+              (select count(*) from people)::int as subjects,
+              (select count(*) from people p where not exists (select 1 from subject_key k where k.tenant_id = ?::uuid and k.pseudonym = p.pseudonym))::int as erased,
+              (select coalesce(json_agg(json_build_object('category', c, 'subjects', n) order by c), '[]')
+                 from (select c, count(distinct h.pseudonym)::int as n from hits h cross join unnest(h.categories) as c group by c) x) as categories,
+              (select count(*) from res)::int as resource_count,
+              (select coalesce(json_agg(json_build_object('type', t, 'count', n) order by t), '[]')
+                 from (select split_part(r, ':', 1) as t, count(*)::int as n from res group by 1) x) as by_type,
+              (select array_agg(r order by r) from (select r from res order by r limit ${LISTED_RESOURCES}) x) as resources`,
+    params: [...suspectParams(tenantId, suspect, from, until), tenantId, tenantId],
+  };
+}
+
 /**
  * What a suspect touched in [from, until), in one statement: its READ, WRITE and DISCLOSE events
  * (a DENY accessed nothing: counted apart), the distinct people those events name (erased people
@@ -361,29 +386,11 @@ export interface ImpactFigures {
  * Works on any EntityManager bound to the tenant (the benchmark times it directly).
  */
 export async function computeImpact(em: EntityManager, tenantId: string, suspect: Suspect, from: Date, until: Date): Promise<ImpactFigures> {
+  const q = impactQuery(tenantId, suspect, from, until);
   const [row] = await em.execute<{
     events: number; denied: number; by_kind: { kind: string; events: number }[]; subjects: number; erased: number;
     categories: { category: string; subjects: number }[]; resource_count: number; by_type: { type: string; count: number }[]; resources: string[] | null;
-  }[]>(
-    `with ev as materialized (${suspectEvents(suspect)}),
-          hits as materialized (
-            select s.pseudonym, s.categories from ev join access_event_subject s on s.event_id = ev.id
-             where ev.access_kind <> 'DENY' and s.tenant_id = ?::uuid),
-          people as materialized (select distinct pseudonym from hits),
-          res as materialized (select distinct r from ev cross join unnest(ev.resources) as r where ev.access_kind <> 'DENY')
-     select (select count(*) from ev where access_kind <> 'DENY')::int as events,
-            (select count(*) from ev where access_kind = 'DENY')::int as denied,
-            (select coalesce(json_agg(json_build_object('kind', k, 'events', n) order by k), '[]')
-               from (select access_kind as k, count(*)::int as n from ev where access_kind <> 'DENY' group by 1) x) as by_kind,
-            (select count(*) from people)::int as subjects,
-            (select count(*) from people p where not exists (select 1 from subject_key k where k.tenant_id = ?::uuid and k.pseudonym = p.pseudonym))::int as erased,
-            (select coalesce(json_agg(json_build_object('category', c, 'subjects', n) order by c), '[]')
-               from (select c, count(distinct h.pseudonym)::int as n from hits h cross join unnest(h.categories) as c group by c) x) as categories,
-            (select count(*) from res)::int as resource_count,
-            (select coalesce(json_agg(json_build_object('type', t, 'count', n) order by t), '[]')
-               from (select split_part(r, ':', 1) as t, count(*)::int as n from res group by 1) x) as by_type,
-            (select array_agg(r order by r) from (select r from res order by r limit ${LISTED_RESOURCES}) x) as resources`,
-    [...suspectParams(tenantId, suspect, from, until), tenantId, tenantId]);
+  }[]>(q.sql, q.params);
   return {
     eventCount: row.events, eventsByKind: row.by_kind, deniedAttempts: row.denied, subjectCount: row.subjects, erasedSubjectCount: row.erased,
     categories: row.categories, resourceCount: row.resource_count, resourcesByType: row.by_type, resources: row.resources ?? [],
@@ -414,16 +421,12 @@ export async function impactOf(ctx: RequestContext, i: Incident): Promise<Incide
 interface SubjectRow { pseudonym: string; categories: string[]; events: number; first_at: string; last_at: string; user_id: string | null; erased: boolean }
 
 /**
- * The people an incident's suspect touched, by pseudonym. Administrators get the member behind each
- * (for `person`); auditors never have it looked up, and see pseudonyms only.
+ * Up to `limit` people a suspect touched in [from, until), by pseudonym after `after`, with the
+ * categories and times per person. `named`: also the member behind each pseudonym (administrators).
  */
-export async function affectedSubjects(ctx: RequestContext, i: Incident, args: PageArgs): Promise<ConnectionShape<IncidentAffectedSubject>> {
-  const { first, after } = pageRequest(args, ctx.config, CURSOR.byId);
-  const w = impactWindow(ctx, i);
-  if (w.from.getTime() >= w.until.getTime()) return toConnection<IncidentAffectedSubject>([], first, (s) => [s.pseudonym]);
-  const suspect = suspectOf(i);
-  const named = ctx.access.isAdmin;
-  const rows = await ctx.em.execute<SubjectRow[]>(
+export async function affectedSubjectsPage(em: EntityManager, tenantId: string, suspect: Suspect, from: Date, until: Date, limit: number,
+  after: string | null, named: boolean): Promise<IncidentAffectedSubject[]> {
+  const rows = await em.execute<SubjectRow[]>(
     `with ev as materialized (${suspectEvents(suspect)}),
           page as (
             select s.pseudonym, count(distinct s.event_id)::int as events, min(s.occurred_at) as first_at, max(s.occurred_at) as last_at,
@@ -435,10 +438,21 @@ export async function affectedSubjects(ctx: RequestContext, i: Incident, args: P
             ${named ? 'k.user_id' : 'null::uuid as user_id'}, k.pseudonym is null as erased
        from page p left join subject_key k on k.tenant_id = ?::uuid and k.pseudonym = p.pseudonym
       order by p.pseudonym`,
-    [...suspectParams(ctx.tenantId, suspect, w.from, w.until), ctx.tenantId, ...(after ?? []), first + 1, ctx.tenantId]);
-  const subjects: IncidentAffectedSubject[] = rows.map((r) => ({
+    [...suspectParams(tenantId, suspect, from, until), tenantId, ...(after ? [after] : []), limit, tenantId]);
+  return rows.map((r) => ({
     pseudonym: r.pseudonym, userId: r.user_id, erased: r.erased, categories: r.categories, eventCount: r.events,
     firstAccessAt: pgTimestamp(r.first_at), lastAccessAt: pgTimestamp(r.last_at),
   }));
+}
+
+/**
+ * The people an incident's suspect touched, by pseudonym. Administrators get the member behind each
+ * (for `person`); auditors never have it looked up, and see pseudonyms only.
+ */
+export async function affectedSubjects(ctx: RequestContext, i: Incident, args: PageArgs): Promise<ConnectionShape<IncidentAffectedSubject>> {
+  const { first, after } = pageRequest(args, ctx.config, CURSOR.byId);
+  const w = impactWindow(ctx, i);
+  const subjects = w.from.getTime() >= w.until.getTime() ? []
+    : await affectedSubjectsPage(ctx.em, ctx.tenantId, suspectOf(i), w.from, w.until, first + 1, after ? String(after[0]) : null, ctx.access.isAdmin);
   return toConnection(subjects, first, (s) => [s.pseudonym]);
 }
