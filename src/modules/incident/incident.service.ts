@@ -335,9 +335,18 @@ export function notificationsOf(ctx: RequestContext, incidentId: string): Promis
 /** The suspect's events in [from, until): one index range scan on (tenant, credential or actor, time). */
 function suspectEvents(suspect: Suspect): string {
   const who = 'credentialId' in suspect ? 'e.credential_id = ?' : 'e.actor_pseudonym = ?::uuid';
-  return `select e.id, e.access_kind, e.resources from access_event e
+  return `select e.id, e.tenant_id, e.access_kind, e.resources from access_event e
            where e.tenant_id = ?::uuid and ${who} and e.occurred_at >= ?::timestamptz and e.occurred_at < ?::timestamptz`;
 }
+
+/**
+ * The subjects of one of those events, through the (event_id) index. `offset 0` keeps the planner from
+ * turning this into a hash join over the tenant's whole subject table: with 1,000,000 events in the
+ * tenant that scan alone took 2 s, where 50,000 index lookups take a fraction of it.
+ */
+const subjectsOf = (ev: string) =>
+  `select s.pseudonym, s.event_id, s.occurred_at, s.categories from access_event_subject s
+    where s.event_id = ${ev}.id and s.tenant_id = ${ev}.tenant_id offset 0`;
 
 const suspectParams = (tenantId: string, suspect: Suspect, from: Date, until: Date) =>
   [tenantId, 'credentialId' in suspect ? suspect.credentialId : suspect.pseudonym, from.toISOString(), until.toISOString()];
@@ -359,8 +368,7 @@ export function impactQuery(tenantId: string, suspect: Suspect, from: Date, unti
   return {
     sql: `with ev as materialized (${suspectEvents(suspect)}),
             hits as materialized (
-              select s.pseudonym, s.categories from ev join access_event_subject s on s.event_id = ev.id
-               where ev.access_kind <> 'DENY' and s.tenant_id = ?::uuid),
+              select s.pseudonym, s.categories from ev cross join lateral (${subjectsOf('ev')}) as s where ev.access_kind <> 'DENY'),
             people as materialized (select distinct pseudonym from hits),
             res as materialized (select distinct r from ev cross join unnest(ev.resources) as r where ev.access_kind <> 'DENY')
        select (select count(*) from ev where access_kind <> 'DENY')::int as events,
@@ -375,7 +383,7 @@ export function impactQuery(tenantId: string, suspect: Suspect, from: Date, unti
               (select coalesce(json_agg(json_build_object('type', t, 'count', n) order by t), '[]')
                  from (select split_part(r, ':', 1) as t, count(*)::int as n from res group by 1) x) as by_type,
               (select array_agg(r order by r) from (select r from res order by r limit ${LISTED_RESOURCES}) x) as resources`,
-    params: [...suspectParams(tenantId, suspect, from, until), tenantId, tenantId],
+    params: [...suspectParams(tenantId, suspect, from, until), tenantId],
   };
 }
 
@@ -431,14 +439,14 @@ export async function affectedSubjectsPage(em: EntityManager, tenantId: string, 
           page as (
             select s.pseudonym, count(distinct s.event_id)::int as events, min(s.occurred_at) as first_at, max(s.occurred_at) as last_at,
                    array_agg(distinct c order by c) as categories
-              from ev join access_event_subject s on s.event_id = ev.id cross join unnest(s.categories) as c
-             where ev.access_kind <> 'DENY' and s.tenant_id = ?::uuid ${after ? 'and s.pseudonym > ?::uuid' : ''}
+              from ev cross join lateral (${subjectsOf('ev')}) as s cross join unnest(s.categories) as c
+             where ev.access_kind <> 'DENY' ${after ? 'and s.pseudonym > ?::uuid' : ''}
              group by s.pseudonym order by s.pseudonym limit ?)
      select p.pseudonym, p.events, p.first_at, p.last_at, p.categories,
             ${named ? 'k.user_id' : 'null::uuid as user_id'}, k.pseudonym is null as erased
        from page p left join subject_key k on k.tenant_id = ?::uuid and k.pseudonym = p.pseudonym
       order by p.pseudonym`,
-    [...suspectParams(tenantId, suspect, from, until), tenantId, ...(after ? [after] : []), limit, tenantId]);
+    [...suspectParams(tenantId, suspect, from, until), ...(after ? [after] : []), limit, tenantId]);
   return rows.map((r) => ({
     pseudonym: r.pseudonym, userId: r.user_id, erased: r.erased, categories: r.categories, eventCount: r.events,
     firstAccessAt: pgTimestamp(r.first_at), lastAccessAt: pgTimestamp(r.last_at),
