@@ -2,7 +2,7 @@
 // off) on the same data, then the access log's own costs without HTTP (sealing, verifying, proofs),
 // then one right-of-access export of a busy subject (wall time, peak RSS), then a OneRoster import.
 //
-//   BENCH_ONLY         "http" (the comparisons only), "audit" (the access-log measurements only), "export" or "import"
+//   BENCH_ONLY         "http" (the comparisons only), "audit" (the access-log measurements only), "export", "import" or "incident"
 //   BENCH_SECONDS      length of each measured run (default 8)
 //   BENCH_WARMUP       warm-up per scenario and variant before the first round (default 2)
 //   BENCH_CONNECTIONS  concurrent clients (default 8)
@@ -14,6 +14,10 @@
 //   BENCH_EXPORT_POSTS, BENCH_EXPORT_EVENTS  the export's subject: posts (5000) and access events (50000) about them;
 //                      BENCH_EXPORT_OTHER_EVENTS, events about others interleaved with theirs in the tree (50000)
 //   BENCH_IMPORT_USERS, BENCH_IMPORT_ENROLLMENTS, BENCH_IMPORT_CLASSES  the generated OneRoster set (10000, 50000, 500)
+//   BENCH_INCIDENT_EVENTS, BENCH_INCIDENT_TOTAL_EVENTS  events in the incident's tenant (1000000) and across all tenants (10000000);
+//                      BENCH_INCIDENT_TENANTS, the other tenants (9); BENCH_INCIDENT_EVERY, the suspect makes one in this many of the
+//                      tenant's events (20); BENCH_INCIDENT_PEOPLE, members (20000), BENCH_INCIDENT_REACH, how many the suspect
+//                      touches (5000); BENCH_INCIDENT_SAMPLES, timed runs (5)
 //   DATABASE_URL       owner/superuser URL of a PostgreSQL server; otherwise an embedded one is started
 //
 // Results go to stdout and to bench/results/<timestamp>.json. The exit code is 0 whatever the figures:
@@ -31,6 +35,7 @@ import type { RunningServer } from '../src/server/app';
 import { AUDIT_TARGETS, readAuditSettings, runAuditBench, type AuditResults } from './audit';
 import { EXPORT_TARGETS, readExportSettings, runExportBench, type ExportResults } from './export';
 import { IMPORT_TARGETS, readImportSettings, runImportBench, type ImportResults } from './import';
+import { INCIDENT_TARGETS, readIncidentSettings, runIncidentBench, type IncidentResults } from './incident';
 import { comparisons as allComparisons, type Comparison, type Probe, type Variant } from './comparisons';
 import { runLoad, type LoadResult } from './load';
 import {
@@ -45,12 +50,13 @@ import {
 function readSettings() {
   try {
     const only = (process.env.BENCH_ONLY ?? '').trim().toLowerCase();
-    if (only && only !== 'http' && only !== 'audit' && only !== 'export' && only !== 'import') {
-      throw new Error(`BENCH_ONLY must be "http", "audit", "export" or "import", got "${process.env.BENCH_ONLY}"`);
+    if (only && only !== 'http' && only !== 'audit' && only !== 'export' && only !== 'import' && only !== 'incident') {
+      throw new Error(`BENCH_ONLY must be "http", "audit", "export", "import" or "incident", got "${process.env.BENCH_ONLY}"`);
     }
     return {
       parts: {
         http: !only || only === 'http', audit: !only || only === 'audit', export: !only || only === 'export', import: !only || only === 'import',
+        incident: !only || only === 'incident',
       },
       seconds: envNumber('BENCH_SECONDS', 8),
       warmupSeconds: envNumber('BENCH_WARMUP', 2, { allowZero: true }),
@@ -59,6 +65,7 @@ function readSettings() {
       audit: readAuditSettings(),
       export: readExportSettings(),
       import: readImportSettings(),
+      incident: readIncidentSettings(),
     };
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
@@ -307,6 +314,35 @@ async function runImportPart(server: BenchServer, log: Logger): Promise<ImportRe
   }
 }
 
+/** Incident impact over a large log (incident.ts), on a database of its own. */
+async function runIncidentPart(server: BenchServer, log: Logger): Promise<IncidentResults & { database: string }> {
+  const db = await server.createDatabase();
+  let database: Database | undefined;
+  try {
+    database = await connectDatabase(db.ownerUrl, benchConfig(), log);
+    const results = await runIncidentBench({
+      owner: database.owner, app: database.app ?? database.owner, ownerUrl: db.ownerUrl, settings: settings.incident, say, checkInterrupted,
+    });
+    return { ...results, database: db.description };
+  } finally {
+    await database?.close();
+    await db.close();
+  }
+}
+
+function incidentTargets(r: IncidentResults | null): TargetResult[] {
+  if (!r) return [];
+  const n0 = (n: number) => Math.round(n).toLocaleString('en-US');
+  const seconds = r.impactMs.max / 1000;
+  return [{
+    name: `incident impact (${n0(r.settings.tenantEvents)} events in the tenant, ${n0(r.settings.totalEvents)} in all)`,
+    goal: `under ${INCIDENT_TARGETS.impactSeconds} s`, verdict: seconds < INCIDENT_TARGETS.impactSeconds ? 'PASS' : 'OVER',
+    measured: `max ${r.impactMs.max.toFixed(0)} ms, median ${r.impactMs.median.toFixed(0)} ms over ${r.impactMs.samples.length} runs ` +
+      `(${n0(r.suspectEvents)} suspect events, ${n0(r.settings.reach)} people); first page of people ${r.firstPageMs.toFixed(0)} ms`,
+    value: seconds, unit: 's',
+  }];
+}
+
 function importTargets(i: ImportResults | null): TargetResult[] {
   if (!i) return [];
   const n0 = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -426,10 +462,20 @@ async function main(): Promise<void> {
       say(`  (import measurements took ${secondsSince(t0)} s)`);
     }
 
+    checkInterrupted();
+    let incident: (IncidentResults & { database: string }) | null = null;
+    if (settings.parts.incident) {
+      say();
+      say('== incident impact, without HTTP ==');
+      const t0 = Date.now();
+      incident = await runIncidentPart(server, log);
+      say(`  (incident measurements took ${secondsSince(t0)} s)`);
+    }
+
     const memory = process.memoryUsage();
     const peakRss = process.resourceUsage().maxRSS * 1024;
     const targets = [...(http?.measured ?? []).flatMap((m) => comparisonTargets(m.comparison, m.outcomes)), ...auditTargets(audit),
-      ...exportTargets(exported), ...importTargets(imported)];
+      ...exportTargets(exported), ...importTargets(imported), ...incidentTargets(incident)];
     say();
     say(formatTargets(targets));
     say();
@@ -455,6 +501,7 @@ async function main(): Promise<void> {
       audit,
       export: exported,
       import: imported,
+      incident,
       targets,
       memory: { rss: memory.rss, peakRss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal },
     }, null, 2)}\n`);

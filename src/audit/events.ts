@@ -44,9 +44,10 @@ const common = {
   actor: Actor,
   /**
    * Objects the operation addressed, as Type:id (never a person's id: people are subjects). A DISCLOSE
-   * event names its recipient here: `LtiTool:<id>` for a third-party tool. An import names itself: `SisImport:<id>`.
+   * event names its recipient here: `LtiTool:<id>` for a third-party tool. An import names itself: `SisImport:<id>`;
+   * a change to a breach record, or a read of the people it affected, names the incident: `Incident:<id>`.
    */
-  resources: z.array(z.string().regex(/^(Course|Post|Comment|Enrollment|ApiToken|DataSubjectRequest|LtiTool|SisImport):[0-9a-f-]{36}$/)).max(100),
+  resources: z.array(z.string().regex(/^(Course|Post|Comment|Enrollment|ApiToken|DataSubjectRequest|LtiTool|SisImport|Incident):[0-9a-f-]{36}$/)).max(100),
   itemCount: z.number().int().min(0),
 };
 
@@ -111,7 +112,7 @@ export function zodIssues(e: unknown): string[] {
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const COORDINATE_RE = /^[A-Z][A-Za-z0-9]*\.[A-Za-z_][A-Za-z0-9_]*$/;
-const RESOURCE_RE = /^(Course|Post|Comment|Enrollment|ApiToken|DataSubjectRequest|LtiTool|SisImport):[0-9a-f-]{36}$/;
+const RESOURCE_RE = /^(Course|Post|Comment|Enrollment|ApiToken|DataSubjectRequest|LtiTool|SisImport|Incident):[0-9a-f-]{36}$/;
 const CATEGORY_COUNT = Object.keys(DATA_CATEGORIES).length;
 const CATEGORY_SET = new Set(Object.keys(DATA_CATEGORIES));
 const PURPOSE_SET = new Set(Object.keys(PURPOSES));

@@ -13,6 +13,7 @@ export const PURPOSES = {
   'sis.sync': 'Importing the institution\'s rosters from its student information system',
   'audit': 'External audit of the institution\'s processing',
   'data_subject_rights': 'Answering requests people make about their own data: access, rectification, erasure, restriction',
+  'security.incident': 'Handling personal-data breaches: finding whom and what a breach touched, telling the supervisory authority and the people concerned, keeping the record',
 } as const;
 
 export type Purpose = keyof typeof PURPOSES;
@@ -82,6 +83,16 @@ const BY_ROOT_FIELD: Record<string, Purpose> = {
   'Mutation.attachLtiTool': 'education.delivery',
   'Mutation.detachLtiTool': 'education.delivery',
   'Mutation.launchLtiTool': 'education.delivery',
+  // Breaches (Art. 33, 34): reading who was affected and recording how the breach was handled.
+  'Query.incidents': 'security.incident',
+  'Query.incident': 'security.incident',
+  'Mutation.openIncident': 'security.incident',
+  'Mutation.updateIncident': 'security.incident',
+  'Mutation.recordAuthorityNotification': 'security.incident',
+  'Mutation.recordSubjectNotification': 'security.incident',
+  'Mutation.recordNotificationDelay': 'security.incident',
+  'Mutation.revokeIncidentCredential': 'security.incident',
+  'Mutation.closeIncident': 'security.incident',
 };
 
 /** Root fields with a declared purpose (the test compares this with the schema). */

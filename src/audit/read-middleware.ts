@@ -6,7 +6,7 @@ import { privacyRegistry, subjectOf, type PersonalField } from '../privacy/regis
 import { isUuid } from '../shared/errors';
 
 /** Root results worth naming in an event's resources (people are never resources: they are subjects). */
-const RESOURCE_TYPES = new Set(['Course', 'Post', 'Comment', 'Enrollment', 'ApiToken']);
+const RESOURCE_TYPES = new Set(['Course', 'Post', 'Comment', 'Enrollment', 'ApiToken', 'Incident']);
 
 type Resolve = (parent: unknown, args: unknown, ctx: RequestContext, info: GraphQLResolveInfo) => unknown;
 type Middleware = (resolve: Resolve, parent: unknown, args: unknown, ctx: RequestContext, info: GraphQLResolveInfo) => unknown;

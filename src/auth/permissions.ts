@@ -121,6 +121,9 @@ export const ruleTree: IRules = {
     retentionSchedule: isMember,
     // Third-party tools: administrators register and place them; members launch them (rows scoped by the service).
     ltiTools: isAdmin,
+    // Breaches: an audit surface. Auditors see them pseudonymously (the people behind them are admin-only fields).
+    incidents: readsAuditTrail,
+    incident: readsAuditTrail,
   },
   Mutation: {
     createUser: isAdmin,
@@ -161,6 +164,13 @@ export const ruleTree: IRules = {
     attachLtiTool: isAdmin,
     detachLtiTool: isAdmin,
     launchLtiTool: isMember,
+    openIncident: isAdmin,
+    updateIncident: isAdmin,
+    recordAuthorityNotification: isAdmin,
+    recordSubjectNotification: isAdmin,
+    recordNotificationDelay: isAdmin,
+    revokeIncidentCredential: isAdmin,
+    closeIncident: isAdmin,
   },
   // The caller's own view of itself. Auditors and services have no member: `user` is null for them.
   Viewer: { '*': isAuthenticated, user: isMember },
@@ -256,6 +266,19 @@ export const ruleTree: IRules = {
   RosterRowError: { '*': importsRosters },
   RosterSkippedRow: { '*': importsRosters },
   RosterIgnoredFile: { '*': importsRosters },
+  // Incidents: counts, categories and pseudonyms for auditors; who the people are only for administrators.
+  Incident: { '*': readsAuditTrail, suspectMember: isAdmin, openedBy: isAdmin },
+  IncidentHistoryEntry: { '*': readsAuditTrail, by: isAdmin },
+  IncidentNotification: { '*': readsAuditTrail },
+  IncidentImpact: { '*': readsAuditTrail },
+  IncidentKindCount: { '*': readsAuditTrail },
+  IncidentCategoryCount: { '*': readsAuditTrail },
+  IncidentResourceCount: { '*': readsAuditTrail },
+  IncidentAffectedSubject: { '*': readsAuditTrail, person: isAdmin },
+  IncidentConnection: structural,
+  IncidentEdge: structural,
+  IncidentAffectedSubjectConnection: structural,
+  IncidentAffectedSubjectEdge: structural,
   AccessRecordEdge: structural,
   IssuedTokenPayload: { '*': isAdmin },
   PageInfo: structural,

@@ -10,11 +10,12 @@ import { Comment } from '../modules/content/comment.entity';
 import { Reaction } from '../modules/content/reaction.entity';
 import { ApiToken } from '../modules/token/api-token.entity';
 import { DataSubjectRequest } from '../modules/dsr/dsr.entity';
+import { Incident } from '../modules/incident/incident.entity';
 import { LtiTool } from '../modules/lti/lti-tool.entity';
 import { currentRequestScope } from '../shared/request-scope';
 import type { Logger } from '../shared/logger';
 
-export const entities = [Tenant, User, Course, Enrollment, Post, Comment, Reaction, ApiToken, DataSubjectRequest, LtiTool];
+export const entities = [Tenant, User, Course, Enrollment, Post, Comment, Reaction, ApiToken, DataSubjectRequest, LtiTool, Incident];
 
 /**
  * Counts every statement against the request that ran it (for the SQL-count header, tests and

@@ -51,6 +51,11 @@ export const LAWFUL_BASIS: Readonly<Record<Purpose, LawfulBasis>> = {
     basis: 'legal_obligation', article: 'GDPR Art. 6(1)(c) with Art. 12 to 22; FERPA 34 CFR 99.10, 99.20',
     explanation: 'Answering the requests people make about their own data, and keeping proof of the answer.',
   },
+  'security.incident': {
+    basis: 'legal_obligation', article: 'GDPR Art. 6(1)(c) with Art. 32, 33 and 34',
+    explanation: 'Working out which people and which of their data a breach touched, so the supervisory authority and the people concerned '
+      + 'can be told, and documenting every breach with its effects and the remedial action taken (Art. 33(5)).',
+  },
 };
 
 export interface Retention {

@@ -16,10 +16,11 @@ import { permissionsFor } from '../auth/permissions';
 import { accessLogMiddleware } from '../audit/read-middleware';
 import { RosterResolver } from '../modules/roster/roster.resolver';
 import { RecordsOfProcessingResolver } from '../modules/processing/records.resolver';
+import { IncidentAffectedSubjectResolver, IncidentHistoryResolver, IncidentResolver } from '../modules/incident/incident.resolver';
 
 export const resolvers = [TenantResolver, UserResolver, CourseResolver, EnrollmentResolver, PostResolver, CommentResolver, TokenResolver, AuditResolver,
   DataSubjectRequestResolver, LegalHoldResolver, DataExportResolver, RosterResolver, LtiToolResolver, CourseToolsResolver,
-  RecordsOfProcessingResolver] as const;
+  RecordsOfProcessingResolver, IncidentResolver, IncidentHistoryResolver, IncidentAffectedSubjectResolver] as const;
 
 let bare: Promise<GraphQLSchema> | undefined;
 const served = new Map<string, Promise<GraphQLSchema>>();

@@ -104,6 +104,16 @@ const EXPECTED: Record<string, Outcome[]> = {
   'Mutation.detachLtiTool': [U, F, F, F, F, ok, NF, F, F, U, U],
   // Members of the course only: an administrator who is not in it may not speak for one.
   'Mutation.launchLtiTool': [U, ok, ok, ok, NF, F, NF, F, F, U, U],
+  // Breaches: administrators handle them; auditors read them (pseudonymously), and may change nothing.
+  'Query.incidents':       [U, F, F, F, F, ok, ok, ok, F, U, U],
+  'Query.incident':        [U, F, F, F, F, ok, NF, ok, F, U, U],
+  'Mutation.openIncident': [U, F, F, F, F, ok, NF, F, F, U, U], // South's admin cannot name North's token
+  'Mutation.updateIncident': [U, F, F, F, F, ok, NF, F, F, U, U],
+  'Mutation.recordAuthorityNotification': [U, F, F, F, F, ok, NF, F, F, U, U],
+  'Mutation.recordSubjectNotification': [U, F, F, F, F, ok, NF, F, F, U, U],
+  'Mutation.recordNotificationDelay': [U, F, F, F, F, ok, NF, F, F, U, U],
+  'Mutation.revokeIncidentCredential': [U, F, F, F, F, ok, NF, F, F, U, U],
+  'Mutation.closeIncident': [U, F, F, F, F, ok, NF, F, F, U, U],
 };
 
 /** The README's principal columns, and the caller each one stands for. */
@@ -206,6 +216,16 @@ describe('the role matrix', () => {
                decode(md5(random()::text) || md5(random()::text), 'hex')) returning id`, [north.tenant.id]);
     if (placed) await sql(app.orm, 'insert into lti_tool_course (id, tenant_id, tool_id, course_id) values (gen_random_uuid(), ?, ?, ?)', [north.tenant.id, id, placed.id]);
     return id;
+  };
+
+  /** A fresh open incident of North's about a fresh (revocable) auditor token, detected an hour ago. */
+  const incidentOf = async () => {
+    const suspect = await issueToken(app.orm.em.fork(), north.tenant.id, { kind: TokenKind.AUDITOR, label: 'suspect', ttlDays: 1 });
+    const [{ id }] = await sql<{ id: string }>(app.orm,
+      `insert into incident (id, tenant_id, description, detected_at, authority_due_at, suspect_credential_id, window_from, window_until, status, opened_at, updated_at)
+       values (gen_random_uuid(), ?, 'Matrix', now() - interval '1 hour', now() + interval '71 hours', ?, now() - interval '1 day', now(), 'OPEN', now(), now())
+       returning id`, [north.tenant.id, suspect.token.id]);
+    return { id, suspect: suspect.token.id };
   };
 
   /** A fresh post in the course by the caller's target member (fresh so each call can delete its own). */
@@ -377,6 +397,38 @@ describe('the role matrix', () => {
     }),
     'Mutation.updatePrivacySettings': async () => ({
       query: 'mutation { updatePrivacySettings(input: { responseWindowDays: 30 }) { responseWindowDays } }',
+    }),
+    'Query.incidents': async () => ({ query: '{ incidents(first: 5) { edges { node { id overdue impact { subjectCount } } } } }' }),
+    'Query.incident': async () => ({
+      query: 'query($id: ID!) { incident(id: $id) { id impact { subjectCount categories { category subjects } } affectedSubjects(first: 5) { edges { node { pseudonym } } } } }',
+      variables: { id: (await incidentOf()).id },
+    }),
+    'Mutation.openIncident': async () => ({
+      query: 'mutation($i: OpenIncidentInput!) { openIncident(input: $i) { id authorityDueAt } }',
+      variables: { i: {
+        detectedAt: new Date().toISOString(), description: 'Matrix', suspect: { credentialId: (await incidentOf()).suspect },
+        windowFrom: new Date(Date.now() - 86_400_000).toISOString(), windowUntil: new Date().toISOString(),
+      } },
+    }),
+    'Mutation.updateIncident': async () => ({
+      query: 'mutation($id: ID!) { updateIncident(id: $id, input: { description: "Refined" }) { id } }', variables: { id: (await incidentOf()).id },
+    }),
+    'Mutation.recordAuthorityNotification': async () => ({
+      query: 'mutation($id: ID!, $at: DateTimeISO!) { recordAuthorityNotification(id: $id, input: { notifiedAt: $at, authority: "DPA", method: "Form" }) { id } }',
+      variables: { id: (await incidentOf()).id, at: new Date().toISOString() },
+    }),
+    'Mutation.recordSubjectNotification': async () => ({
+      query: 'mutation($id: ID!, $at: DateTimeISO!) { recordSubjectNotification(id: $id, input: { notifiedAt: $at, subjectCount: 2, recipients: "Students", method: "Email" }) { id } }',
+      variables: { id: (await incidentOf()).id, at: new Date().toISOString() },
+    }),
+    'Mutation.recordNotificationDelay': async () => ({
+      query: 'mutation($id: ID!) { recordNotificationDelay(id: $id, reason: "Still investigating") { id } }', variables: { id: (await incidentOf()).id },
+    }),
+    'Mutation.revokeIncidentCredential': async () => ({
+      query: 'mutation($id: ID!) { revokeIncidentCredential(id: $id) { id revokedTokenCount } }', variables: { id: (await incidentOf()).id },
+    }),
+    'Mutation.closeIncident': async () => ({
+      query: 'mutation($id: ID!) { closeIncident(id: $id, summary: "Contained") { id status } }', variables: { id: (await incidentOf()).id },
     }),
     'Mutation.revokeToken': async () => {
       const t = await issueToken(app.orm.em.fork(), north.tenant.id, { kind: TokenKind.AUDITOR, label: 'to revoke', ttlDays: 1 });

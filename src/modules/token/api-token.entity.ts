@@ -86,7 +86,7 @@ export class ApiToken {
   @Property({ type: 'datetime', nullable: true })
   lastUsedAt: Date | null = null;
 
-  // Only AUDITOR tokens carry a window, and they belong to no member: institution settings, not anyone's data.
+  // Only AUDITOR tokens carry a window, and they never belong to a member (api_token_member_kind): no one's data.
   @NotPersonal()
   @Field(() => Date, { nullable: true, description: 'AUDITOR only: the earliest events the auditor may see (null: no limit).' })
   @Property({ type: 'datetime', nullable: true })

@@ -109,9 +109,9 @@ export async function revokeToken(em: EntityManager, tenantId: string, tokenId: 
   return token;
 }
 
-/** Revokes every live token of a member (deactivation). */
-export async function revokeTokensOfUser(em: EntityManager, tenantId: string, userId: string): Promise<void> {
-  await em.nativeUpdate(ApiToken, { tenantId, userId, revokedAt: null }, { revokedAt: new Date() });
+/** Revokes every token of a member not yet revoked (deactivation, erasure, a breach); returns how many. */
+export async function revokeTokensOfUser(em: EntityManager, tenantId: string, userId: string): Promise<number> {
+  return em.nativeUpdate(ApiToken, { tenantId, userId, revokedAt: null }, { revokedAt: new Date() });
 }
 
 /** An administrator issues a token over the API. */

@@ -113,6 +113,11 @@ export const FIELD_LOCATIONS: Readonly<Record<string, readonly FieldLocation[]>>
   'AccessRecord.operation': [csv('operation')],
   'AccessRecord.categories': [csv('categories'), json('accessHistory.byCategory')],
   'AccessRecord.outcome': [csv('outcome')],
+  // A breach's view of the same history: which of the person's categories one suspect touched, and when.
+  'IncidentAffectedSubject.categories': [csv('categories'), json('accessHistory.byCategory')],
+  'IncidentAffectedSubject.eventCount': [json('accessHistory.events')],
+  'IncidentAffectedSubject.firstAccessAt': [csv('occurred_at')],
+  'IncidentAffectedSubject.lastAccessAt': [csv('occurred_at')],
   'DataSubjectRequest.type': [json('dataRequests[].type')],
   'DataSubjectRequest.status': [json('dataRequests[].status')],
   'DataSubjectRequest.filedOnBehalf': [json('dataRequests[].filedOnBehalf')],
