@@ -50,7 +50,11 @@ const common = {
   itemCount: z.number().int().min(0),
 };
 
-export const ReadEvent = z.object({ ...common, kind: z.literal('READ'), outcome: z.literal('SUCCESS'), subjects: z.array(Subject).min(1) }).strict();
+/**
+ * Personal data read: at least one subject, except on the audit surfaces (reports over the log itself), which
+ * show pseudonyms and counts, no one's personal fields, and are still recorded as reads for the purpose `audit`.
+ */
+export const ReadEvent = z.object({ ...common, kind: z.literal('READ'), outcome: z.literal('SUCCESS'), subjects: z.array(Subject) }).strict();
 export const WriteEvent = z.object({ ...common, kind: z.literal('WRITE'), outcome: z.literal('SUCCESS'), subjects: z.array(Subject).min(1) }).strict();
 /** Personal data sent outside Custos (a tool launch): the subjects with the categories sent, the recipient among the resources. */
 export const DiscloseEvent = z.object({
@@ -67,7 +71,11 @@ export const DenyEvent = z.object({
   subjects: z.array(Subject),
 }).strict();
 
-export const AccessEvent = z.discriminatedUnion('kind', [ReadEvent, WriteEvent, DiscloseEvent, DenyEvent]);
+export const AccessEvent = z.discriminatedUnion('kind', [ReadEvent, WriteEvent, DiscloseEvent, DenyEvent]).superRefine((e, ctx) => {
+  if (e.kind === 'READ' && e.subjects.length === 0 && e.purpose !== 'audit') {
+    ctx.addIssue({ code: z.ZodIssueCode.too_small, minimum: 1, inclusive: true, type: 'array', path: ['subjects'], message: 'at least one' });
+  }
+});
 export type ReadEvent = z.infer<typeof ReadEvent>;
 export type WriteEvent = z.infer<typeof WriteEvent>;
 export type DiscloseEvent = z.infer<typeof DiscloseEvent>;
@@ -166,7 +174,7 @@ function eventIssues(e: unknown): string[] {
   if (!Array.isArray(subjects)) {
     out.push('subjects: expected an array');
   } else {
-    if (kind !== 'DENY' && subjects.length < 1) out.push('subjects: at least one');
+    if (kind !== 'DENY' && subjects.length < 1 && !(kind === 'READ' && e.purpose === 'audit')) out.push('subjects: at least one');
     for (let i = 0; i < subjects.length; i++) {
       const s = subjects[i];
       if (!isObject(s)) { out.push(`subjects.${i}: expected an object`); continue; }
