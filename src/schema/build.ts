@@ -15,9 +15,10 @@ import { CourseToolsResolver, LtiToolResolver } from '../modules/lti/lti.resolve
 import { permissionsFor } from '../auth/permissions';
 import { accessLogMiddleware } from '../audit/read-middleware';
 import { RosterResolver } from '../modules/roster/roster.resolver';
+import { ReportResolver } from '../modules/report/report.resolver';
 
 export const resolvers = [TenantResolver, UserResolver, CourseResolver, EnrollmentResolver, PostResolver, CommentResolver, TokenResolver, AuditResolver,
-  DataSubjectRequestResolver, LegalHoldResolver, DataExportResolver, RosterResolver, LtiToolResolver, CourseToolsResolver] as const;
+  DataSubjectRequestResolver, LegalHoldResolver, DataExportResolver, RosterResolver, LtiToolResolver, CourseToolsResolver, ReportResolver] as const;
 
 let bare: Promise<GraphQLSchema> | undefined;
 const served = new Map<string, Promise<GraphQLSchema>>();
