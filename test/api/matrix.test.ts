@@ -53,6 +53,13 @@ const EXPECTED: Record<string, Outcome[]> = {
   'Query.auditConsistencyProof': [U, F, F, F, F, ok, BAD, ok, F, U, U], // South has no checkpoint of North's size
   'Query.auditPublicKeys': [U, F, F, F, F, ok, ok, ok, F, U, U],
   'Query.myAccessHistory': [U, ok, ok, ok, ok, ok, ok, F, F, U, U],
+  // Reports: a foreign tenant's administrator gets their own tenant's report.
+  'Query.accessSummaryReport': [U, F, F, F, F, ok, ok, ok, F, U, U],
+  'Query.deniedAttemptsReport': [U, F, F, F, F, ok, ok, ok, F, U, U],
+  'Query.privilegedAccessReport': [U, F, F, F, F, ok, ok, ok, F, U, U],
+  'Query.disclosuresReport': [U, F, F, F, F, ok, ok, ok, F, U, U],
+  'Query.requestComplianceReport': [U, F, F, F, F, ok, ok, ok, F, U, U],
+  'Query.auditChainStatusReport': [U, F, F, F, F, ok, ok, ok, F, U, U],
   'Query.accessHistory':   [U, F, F, F, F, ok, NF, F, F, U, U],
   'Mutation.createUser':   [U, F, F, F, F, ok, ok, F, F, U, U],
   'Mutation.updateUser':   [U, F, F, F, F, ok, NF, F, F, U, U],
@@ -226,6 +233,12 @@ describe('the role matrix', () => {
       query: 'query($f: Float!) { auditConsistencyProof(fromSize: $f) { path } }', variables: { f: checkpointSize },
     }),
     'Query.auditPublicKeys': async () => ({ query: '{ auditPublicKeys { keyId publicKey } }' }),
+    'Query.accessSummaryReport': async () => ({ query: '{ accessSummaryReport(purpose: "account.administration") { rows { day role category events } } }' }),
+    'Query.deniedAttemptsReport': async () => ({ query: '{ deniedAttemptsReport { rows { actorPseudonym operation attempts } } }' }),
+    'Query.privilegedAccessReport': async () => ({ query: '{ privilegedAccessReport { rows { actorPseudonym category students } } }' }),
+    'Query.disclosuresReport': async () => ({ query: '{ disclosuresReport { rows { recipient recipientName events } } }' }),
+    'Query.requestComplianceReport': async () => ({ query: '{ requestComplianceReport { asOf rows { type filed onTimeShare } overdue { requestId } } }' }),
+    'Query.auditChainStatusReport': async () => ({ query: '{ auditChainStatusReport { treeSize sealingLagSeconds lastVerificationOk } }' }),
     'Query.myAccessHistory': async () => ({ query: '{ myAccessHistory(first: 5) { edges { node { occurredAt categories } } } }' }),
     'Query.accessHistory': async () => ({
       query: 'query($u: ID!) { accessHistory(userId: $u, first: 5) { edges { node { occurredAt categories } } } }', variables: { u: student.user.id },
