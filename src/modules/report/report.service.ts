@@ -92,12 +92,28 @@ function spanOf(ctx: RequestContext, from: Date | null | undefined, until: Date 
   };
 }
 
-/** The events of a span the rollups do not count: the partial days, and whatever is not sealed yet. */
-const RAW_EVENTS = `e.tenant_id = ?::uuid and (
-     (e.occurred_at >= ?::timestamptz and e.occurred_at < ?::timestamptz)
-  or (e.occurred_at >= ?::timestamptz and e.occurred_at < ?::timestamptz)
-  or (e.txid >= (select sealed_below from audit_seal_state) and e.occurred_at >= ?::timestamptz and e.occurred_at < ?::timestamptz))`;
-const rawParams = (tenantId: string, s: Span) => [tenantId, s.lo, s.fullStart, s.fullEnd, s.hi, s.lo, s.hi];
+/**
+ * The events of a span the rollups do not count, as three arms of a UNION ALL (each gets its own index
+ * range): the partial day at the start, the partial day at the end (tenant and time index), and the
+ * events not sealed yet inside the whole days (transaction id index). The exact test of "not sealed"
+ * is the watermark in this statement's snapshot; `hint`, the watermark read just before, is a lower
+ * bound of it (it only grows) that the planner can see, so it picks the transaction id index and reads
+ * only the backlog, not the tenant's whole year.
+ */
+function rawUnion(select: (where: string) => string, tenantId: string, s: Span, hint: string): { sql: string; params: unknown[] } {
+  const range = 'e.tenant_id = ?::uuid and e.occurred_at >= ?::timestamptz and e.occurred_at < ?::timestamptz';
+  const unsealed = `e.txid >= ?::xid8 and e.txid >= (select sealed_below from audit_seal_state) and ${range}`;
+  return {
+    sql: [select(range), select(range), select(unsealed)].map((q) => `select * from (${q}) arm`).join(' union all '),
+    params: [tenantId, s.lo, s.fullStart, tenantId, s.fullEnd, s.hi, hint, tenantId, s.fullStart, s.fullEnd],
+  };
+}
+
+/** The seal watermark now: a lower bound of the one any later statement sees. */
+async function watermarkHint(em: EntityManager): Promise<string> {
+  const [row] = await execBound<{ below: string }>(em, 'select sealed_below::text as below from audit_seal_state', []);
+  return row.below;
+}
 
 /** `and column = ?` for each filter given. */
 function filterSql(pairs: [column: string, value: string | null][]): { sql: string; params: string[] } {
@@ -114,16 +130,17 @@ export async function accessSummary(ctx: RequestContext, f: ReportFilters): Prom
   const s = spanOf(ctx, f.from, f.until);
   // '' is the rollups' "no category" (events that touched no one); a category filter never matches it.
   const where = filterSql([['role', role], ['category', category], ['purpose', purpose]]);
+  const raw = rawUnion(summarySelect, ctx.tenantId, s, await watermarkHint(ctx.em));
   const rows = await execBound<{ day: string; role: string; category: string; purpose: string; access_kind: string; events: string; subjects: string }>(ctx.em,
     `select to_char(day, 'YYYY-MM-DD') as day, role, category, purpose, access_kind, sum(events)::bigint as events, sum(subjects)::bigint as subjects
        from (select day, role, category, purpose, access_kind, events, subjects from report_daily_access
               where tenant_id = ?::uuid and day >= ?::date and day < ?::date
              union all
-             select day, role, category, purpose, access_kind, events, subjects from (${summarySelect(RAW_EVENTS)}) raw) r
+             select day, role, category, purpose, access_kind, events, subjects from (${raw.sql}) raw) r
       where true ${where.sql}
       group by day, role, category, purpose, access_kind
       order by day, role ${C}, category ${C}, purpose ${C}, access_kind ${C}`,
-    [ctx.tenantId, s.firstDay, s.endDay, ...rawParams(ctx.tenantId, s), ...where.params]);
+    [ctx.tenantId, s.firstDay, s.endDay, ...raw.params, ...where.params]);
   return {
     from: s.from, until: s.until,
     rows: rows.map((r): AccessSummaryRow => ({
@@ -135,13 +152,14 @@ export async function accessSummary(ctx: RequestContext, f: ReportFilters): Prom
 const ACTOR_COLUMNS = 'role, actor_kind, actor_pseudonym, credential_id, root_field, purpose, category, recipient, events, subjects, first_at, last_at';
 
 /** One actor report's rows over a span: the rollup's whole days and the log's rest, in one union. */
-function actorRows(ctx: RequestContext, report: ActorReport, s: Span): { sql: string; params: unknown[] } {
+async function actorRows(ctx: RequestContext, report: ActorReport, s: Span): Promise<{ sql: string; params: unknown[] }> {
+  const raw = rawUnion((where) => actorSelect(report, where), ctx.tenantId, s, await watermarkHint(ctx.em));
   return {
     sql: `(select ${ACTOR_COLUMNS} from report_daily_actor
             where tenant_id = ?::uuid and report = ? and day >= ?::date and day < ?::date
            union all
-           select ${ACTOR_COLUMNS} from (${actorSelect(report, RAW_EVENTS)}) raw)`,
-    params: [ctx.tenantId, report, s.firstDay, s.endDay, ...rawParams(ctx.tenantId, s)],
+           select ${ACTOR_COLUMNS} from (${raw.sql}) raw)`,
+    params: [ctx.tenantId, report, s.firstDay, s.endDay, ...raw.params],
   };
 }
 
@@ -165,7 +183,7 @@ interface ActorRow {
 export async function deniedAttempts(ctx: RequestContext, f: ReportFilters): Promise<DeniedAttemptsReport> {
   const { role, purpose } = checkFilters(f);
   const s = spanOf(ctx, f.from, f.until);
-  const union = actorRows(ctx, 'DENIED', s);
+  const union = await actorRows(ctx, 'DENIED', s);
   const where = filterSql([['role', role], ['purpose', purpose]]);
   const rows = await execBound<ActorRow>(ctx.em,
     `select actor_pseudonym, actor_kind, role, credential_id, root_field, purpose,
@@ -192,7 +210,7 @@ export async function deniedAttempts(ctx: RequestContext, f: ReportFilters): Pro
 export async function privilegedAccess(ctx: RequestContext, f: ReportFilters): Promise<PrivilegedAccessReport> {
   const { category, purpose } = checkFilters(f);
   const s = spanOf(ctx, f.from, f.until);
-  const union = actorRows(ctx, 'PRIVILEGED', s);
+  const union = await actorRows(ctx, 'PRIVILEGED', s);
   const where = filterSql([['category', category], ['purpose', purpose]]);
   const rows = await execBound<ActorRow>(ctx.em,
     `select actor_pseudonym, credential_id, root_field, purpose, category,
@@ -215,7 +233,7 @@ export async function privilegedAccess(ctx: RequestContext, f: ReportFilters): P
 export async function disclosures(ctx: RequestContext, f: ReportFilters): Promise<DisclosuresReport> {
   const { role, category, purpose } = checkFilters(f);
   const s = spanOf(ctx, f.from, f.until);
-  const union = actorRows(ctx, 'DISCLOSED', s);
+  const union = await actorRows(ctx, 'DISCLOSED', s);
   const where = filterSql([['r.role', role], ['r.category', category], ['r.purpose', purpose]]);
   const rows = await execBound<ActorRow>(ctx.em,
     `select r.recipient, t.name as recipient_name, r.category,
