@@ -2,7 +2,7 @@
 // off) on the same data, then the access log's own costs without HTTP (sealing, verifying, proofs),
 // then one right-of-access export of a busy subject (wall time, peak RSS), then a OneRoster import.
 //
-//   BENCH_ONLY         "http" (the comparisons only), "audit" (the access-log measurements only), "export", "import" or "incident"
+//   BENCH_ONLY         "http" (the comparisons only), "audit" (the access-log measurements only), "export", "import", "reports" or "incident"
 //   BENCH_SECONDS      length of each measured run (default 8)
 //   BENCH_WARMUP       warm-up per scenario and variant before the first round (default 2)
 //   BENCH_CONNECTIONS  concurrent clients (default 8)
@@ -14,6 +14,9 @@
 //   BENCH_EXPORT_POSTS, BENCH_EXPORT_EVENTS  the export's subject: posts (5000) and access events (50000) about them;
 //                      BENCH_EXPORT_OTHER_EVENTS, events about others interleaved with theirs in the tree (50000)
 //   BENCH_IMPORT_USERS, BENCH_IMPORT_ENROLLMENTS, BENCH_IMPORT_CLASSES  the generated OneRoster set (10000, 50000, 500)
+//   BENCH_REPORT_EVENTS, BENCH_REPORT_TOTAL_EVENTS  the audit reports' log: events of the measured tenant (1000000) and of
+//                      every tenant together (10000000); BENCH_REPORT_TENANTS, the other tenants (9); BENCH_REPORT_UNSEALED,
+//                      the measured tenant's newest events left unsealed (10000); BENCH_REPORT_RUNS, timed runs per report (3)
 //   BENCH_INCIDENT_EVENTS, BENCH_INCIDENT_TOTAL_EVENTS  events in the incident's tenant (1000000) and across all tenants (10000000);
 //                      BENCH_INCIDENT_TENANTS, the other tenants (9); BENCH_INCIDENT_EVERY, the suspect makes one in this many of the
 //                      tenant's events (20); BENCH_INCIDENT_PEOPLE, members (20000), BENCH_INCIDENT_REACH, how many the suspect
@@ -35,6 +38,7 @@ import type { RunningServer } from '../src/server/app';
 import { AUDIT_TARGETS, readAuditSettings, runAuditBench, type AuditResults } from './audit';
 import { EXPORT_TARGETS, readExportSettings, runExportBench, type ExportResults } from './export';
 import { IMPORT_TARGETS, readImportSettings, runImportBench, type ImportResults } from './import';
+import { REPORT_TARGETS, readReportSettings, runReportBench, type ReportResults } from './reports';
 import { INCIDENT_TARGETS, readIncidentSettings, runIncidentBench, type IncidentResults } from './incident';
 import { comparisons as allComparisons, type Comparison, type Probe, type Variant } from './comparisons';
 import { runLoad, type LoadResult } from './load';
@@ -50,13 +54,13 @@ import {
 function readSettings() {
   try {
     const only = (process.env.BENCH_ONLY ?? '').trim().toLowerCase();
-    if (only && only !== 'http' && only !== 'audit' && only !== 'export' && only !== 'import' && only !== 'incident') {
-      throw new Error(`BENCH_ONLY must be "http", "audit", "export", "import" or "incident", got "${process.env.BENCH_ONLY}"`);
+    if (only && only !== 'http' && only !== 'audit' && only !== 'export' && only !== 'import' && only !== 'reports' && only !== 'incident') {
+      throw new Error(`BENCH_ONLY must be "http", "audit", "export", "import", "reports" or "incident", got "${process.env.BENCH_ONLY}"`);
     }
     return {
       parts: {
         http: !only || only === 'http', audit: !only || only === 'audit', export: !only || only === 'export', import: !only || only === 'import',
-        incident: !only || only === 'incident',
+        reports: !only || only === 'reports', incident: !only || only === 'incident',
       },
       seconds: envNumber('BENCH_SECONDS', 8),
       warmupSeconds: envNumber('BENCH_WARMUP', 2, { allowZero: true }),
@@ -65,6 +69,7 @@ function readSettings() {
       audit: readAuditSettings(),
       export: readExportSettings(),
       import: readImportSettings(),
+      reports: readReportSettings(),
       incident: readIncidentSettings(),
     };
   } catch (err) {
@@ -314,6 +319,34 @@ async function runImportPart(server: BenchServer, log: Logger): Promise<ImportRe
   }
 }
 
+/** The audit reports (reports.ts), on a database of their own, through a server on the application role. */
+async function runReportsPart(server: BenchServer, log: Logger): Promise<ReportResults & { database: string }> {
+  const db = await server.createDatabase();
+  let database: Database | undefined;
+  try {
+    database = await connectDatabase(db.ownerUrl, benchConfig(), log);
+    const results = await runReportBench({
+      owner: database.owner, app: database.app!, ownerUrl: db.ownerUrl, log, settings: settings.reports, say, checkInterrupted,
+    });
+    return { ...results, database: db.description };
+  } finally {
+    await database?.close();
+    await db.close();
+  }
+}
+
+function reportTargets(r: ReportResults | null): TargetResult[] {
+  if (!r) return [];
+  const n0 = (n: number) => Math.round(n).toLocaleString('en-US');
+  return r.timings.map((t) => ({
+    name: `report ${t.report}${t.range === '-' ? '' : `, ${t.range}`} (${n0(r.settings.events)} of ${n0(r.settings.totalEvents)} events)`,
+    goal: `under ${REPORT_TARGETS.wallSeconds} s`,
+    verdict: t.medianSeconds < REPORT_TARGETS.wallSeconds ? 'PASS' : 'OVER',
+    measured: `median ${t.medianSeconds.toFixed(3)} s (first ${t.firstSeconds.toFixed(3)} s), ${n0(t.rows)} rows`,
+    value: t.medianSeconds, unit: 's',
+  }));
+}
+
 /** Incident impact over a large log (incident.ts), on a database of its own. */
 async function runIncidentPart(server: BenchServer, log: Logger): Promise<IncidentResults & { database: string }> {
   const db = await server.createDatabase();
@@ -463,6 +496,16 @@ async function main(): Promise<void> {
     }
 
     checkInterrupted();
+    let reported: (ReportResults & { database: string }) | null = null;
+    if (settings.parts.reports) {
+      say();
+      say('== audit reports, over HTTP ==');
+      const t0 = Date.now();
+      reported = await runReportsPart(server, log);
+      say(`  (report measurements took ${secondsSince(t0)} s)`);
+    }
+
+    checkInterrupted();
     let incident: (IncidentResults & { database: string }) | null = null;
     if (settings.parts.incident) {
       say();
@@ -475,7 +518,8 @@ async function main(): Promise<void> {
     const memory = process.memoryUsage();
     const peakRss = process.resourceUsage().maxRSS * 1024;
     const targets = [...(http?.measured ?? []).flatMap((m) => comparisonTargets(m.comparison, m.outcomes)), ...auditTargets(audit),
-      ...exportTargets(exported), ...importTargets(imported), ...incidentTargets(incident)];
+      ...exportTargets(exported), ...importTargets(imported), ...reportTargets(reported),
+      ...incidentTargets(incident)];
     say();
     say(formatTargets(targets));
     say();
@@ -501,6 +545,7 @@ async function main(): Promise<void> {
       audit,
       export: exported,
       import: imported,
+      reports: reported,
       incident,
       targets,
       memory: { rss: memory.rss, peakRss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal },

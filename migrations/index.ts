@@ -13,6 +13,7 @@ import { Migration20261125310000_retention_overrides } from './Migration20261125
 import { Migration20261125350000_sis_import } from './Migration20261125350000_sis_import';
 import { Migration20261125400000_lti_tools } from './Migration20261125400000_lti_tools';
 import { Migration20261125500000_auditor_window } from './Migration20261125500000_auditor_window';
+import { Migration20261125600000_reports } from './Migration20261125600000_reports';
 import { Migration20261125700000_incidents } from './Migration20261125700000_incidents';
 
 /**
@@ -34,5 +35,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125350000_sis_import', class: Migration20261125350000_sis_import },
   { name: 'Migration20261125400000_lti_tools', class: Migration20261125400000_lti_tools },
   { name: 'Migration20261125500000_auditor_window', class: Migration20261125500000_auditor_window },
+  { name: 'Migration20261125600000_reports', class: Migration20261125600000_reports },
   { name: 'Migration20261125700000_incidents', class: Migration20261125700000_incidents },
 ];

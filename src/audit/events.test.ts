@@ -34,6 +34,10 @@ describe('access event validation', () => {
     expect(accepts({ ...base(), kind: 'WRITE' })).toBe(true);
     expect(accepts({ ...base(), kind: 'DISCLOSE', resources: [`Course:${randomUUID()}`, `LtiTool:${randomUUID()}`] })).toBe(true);
     expect(accepts({ ...base(), kind: 'DISCLOSE', subjects: [] })).toBe(false);
+    // A read of an audit surface (a report) shows no one's fields: recorded with no subjects, only for `audit`.
+    expect(accepts({ ...base(), purpose: 'audit', subjects: [] })).toBe(true);
+    expect(accepts({ ...base(), purpose: 'education.delivery', subjects: [] })).toBe(false);
+    expect(accepts({ ...base(), kind: 'WRITE', purpose: 'audit', subjects: [] })).toBe(false);
     expect(accepts({ ...base(), kind: 'DENY', outcome: 'DENIED', errorCode: 'FORBIDDEN', subjects: [] })).toBe(true);
     expect(zodIssues(base())).toEqual([]);
   });

@@ -52,6 +52,13 @@ const BY_ROOT_FIELD: Record<string, Purpose> = {
   'Query.auditPublicKeys': 'audit',
   'Query.auditEvents': 'audit',
   'Query.recordsOfProcessing': 'audit',
+  // Reports over the log and over request handling are audit surfaces, whoever reads them.
+  'Query.accessSummaryReport': 'audit',
+  'Query.deniedAttemptsReport': 'audit',
+  'Query.privilegedAccessReport': 'audit',
+  'Query.disclosuresReport': 'audit',
+  'Query.requestComplianceReport': 'audit',
+  'Query.auditChainStatusReport': 'audit',
   'Query.myAccessHistory': 'account.self_service',
   'Query.accessHistory': 'account.administration',
   'Query.privacySettings': 'data_subject_rights',

@@ -15,6 +15,8 @@ interface RootRecord {
   /** Distinct objects whose personal fields were read (the event's item count). */
   items: Set<unknown>;
   resources: Set<string>;
+  /** Rows an audit surface (a report over the log) answered with; null for every other root field. */
+  served: number | null;
 }
 
 export interface RequestFacts {
@@ -64,7 +66,7 @@ export class AccessRecorder {
     let r = this.roots.get(responseKey);
     if (!r) {
       const coordinate = this.rootFields.get(responseKey) ?? `${this.operationType === 'mutation' ? 'Mutation' : 'Query'}.${responseKey}`;
-      r = { coordinate, fields: new Set(), reads: new Map(), writes: new Map(), disclosures: new Map(), items: new Set(), resources: new Set() };
+      r = { coordinate, fields: new Set(), reads: new Map(), writes: new Map(), disclosures: new Map(), items: new Set(), resources: new Set(), served: null };
       this.roots.set(responseKey, r);
     }
     return r;
@@ -86,6 +88,16 @@ export class AccessRecorder {
   /** An object the root field addressed (Course:id, Post:id...). */
   resource(responseKey: string, ref: string): void {
     this.root(responseKey).resources.add(ref);
+  }
+
+  /**
+   * An audit surface (a report over the access log) answered a root field with `rows` rows. It shows
+   * pseudonyms and counts, no one's personal fields, so no classified field records the read: this does,
+   * as a READ without subjects (purpose `audit`).
+   */
+  served(responseKey: string, rows: number): void {
+    const r = this.root(responseKey);
+    r.served = (r.served ?? 0) + rows;
   }
 
   /** An object the running mutation root field addressed (an import, say), named in its events. */
@@ -157,6 +169,8 @@ export class AccessRecorder {
       const r = this.root(key);
       if (r.reads.size) {
         out.push({ ...base(r), kind: 'READ', outcome: 'SUCCESS', fields: [...r.fields].sort(), subjects: subjects(r.reads), itemCount: r.items.size });
+      } else if (r.served !== null && !failed.has(key)) {
+        out.push({ ...base(r), kind: 'READ', outcome: 'SUCCESS', fields: [r.coordinate], subjects: [], itemCount: r.served });
       }
       if (r.writes.size && !failed.has(key)) {
         out.push({ ...base(r), kind: 'WRITE', outcome: 'SUCCESS', fields: [r.coordinate], subjects: subjects(r.writes), itemCount: r.writes.size });

@@ -6,6 +6,7 @@ import { EVENT_FIELDS, type EventRecord } from './leaf';
 import { eventLeafHash } from './leaf-writer';
 import { execBound, pgArray } from '../db/bound';
 import { checkpointHash, signCheckpoint, type Checkpoint, type SigningKey } from './checkpoint';
+import { rollUpSealed } from '../modules/report/rollup';
 
 /** One sealer at a time across every instance: whoever takes this transaction lock seals this round. */
 const SEALER_LOCK = 0x637573746f73; // "custos"
@@ -53,7 +54,7 @@ export async function publishSigningKey(em: EntityManager, key: SigningKey): Pro
  * for good. A slow transaction that commits late has an id at or above the watermark and is sealed in
  * a later round, never skipped; an aborted one left no rows. Everything a round writes (leaves, nodes,
  * checkpoints, the new watermark) commits together or not at all, so a crash mid-round loses nothing
- * and seals nothing twice.
+ * and seals nothing twice. The reports' daily rollups are brought up to date in the same transaction.
  */
 export async function sealOnce(owner: MikroORM, key: SigningKey, opts: SealOptions = {}): Promise<SealResult> {
   const batchSize = opts.batchSize ?? 20_000;
@@ -94,6 +95,8 @@ export async function sealOnce(owner: MikroORM, key: SigningKey, opts: SealOptio
     for (const [tenantId, events] of byTenant) {
       checkpoints.push(await appendToTree(em, tenantId, events, key, opts.now?.() ?? new Date()));
     }
+    // The reports' daily rollups count exactly the sealed events: the same range, the same transaction.
+    if (rows.length) await rollUpSealed(em, watermark, sealedBelow);
     await em.execute('update audit_seal_state set sealed_below = ?::xid8', [sealedBelow]);
     await opts.beforeCommit?.();
     return { leader: true, events: rows.length, checkpoints };

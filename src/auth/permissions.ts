@@ -66,6 +66,12 @@ export const isAdmin = principalRule('isAdmin', (ctx) => ctx.access.isAdmin);
 export const isStaff = principalRule('isStaff', (ctx) => ctx.access.isAdmin || ctx.access.isInstructor);
 /** Administrators and external auditors: checkpoints, proofs and signing keys (pseudonymous; no personal data). */
 export const readsAuditTrail = principalRule('readsAuditTrail', (ctx) => ctx.access.isAdmin || ctx.principal?.kind === 'AUDITOR');
+/**
+ * The audit reports (access summary, denials, privileged access, disclosures, request compliance, chain
+ * status): administrators and auditors of the tenant. Reports carry pseudonyms, roles, categories,
+ * purposes and counts, never a name or an email, so what an auditor may read of them is all of it.
+ */
+export const readsReports = readsAuditTrail;
 /** SERVICE credentials with `roster:import`: the SIS sync. */
 export const importsRosters = principalRule('importsRosters', (ctx) => ctx.access.hasScope('roster:import'));
 /** Members and `roster:read` services: the directory (members, courses, rosters), rows scoped by the queries. */
@@ -124,6 +130,13 @@ export const ruleTree: IRules = {
     // Breaches: an audit surface. Auditors see them pseudonymously (the people behind them are admin-only fields).
     incidents: readsAuditTrail,
     incident: readsAuditTrail,
+    // Audit reports: pseudonymous aggregates of the log and of request handling.
+    accessSummaryReport: readsReports,
+    deniedAttemptsReport: readsReports,
+    privilegedAccessReport: readsReports,
+    disclosuresReport: readsReports,
+    requestComplianceReport: readsReports,
+    auditChainStatusReport: readsReports,
   },
   Mutation: {
     createUser: isAdmin,
@@ -235,6 +248,18 @@ export const ruleTree: IRules = {
   ProcessingTransfer: { '*': readsAuditTrail },
   AuditEventConnection: structural,
   AuditEventEdge: structural,
+  AccessSummaryReport: { '*': readsReports },
+  AccessSummaryRow: { '*': readsReports },
+  DeniedAttemptsReport: { '*': readsReports },
+  DeniedAttemptRow: { '*': readsReports },
+  PrivilegedAccessReport: { '*': readsReports },
+  PrivilegedAccessRow: { '*': readsReports },
+  DisclosuresReport: { '*': readsReports },
+  DisclosureRow: { '*': readsReports },
+  RequestComplianceReport: { '*': readsReports },
+  RequestComplianceRow: { '*': readsReports },
+  OverdueRequestRow: { '*': readsReports },
+  AuditChainStatus: { '*': readsReports },
   // A person's own history, or an admin's view of a member's (the root fields decide whose).
   AccessRecord: { '*': isMember },
   AccessRecordConnection: structural,

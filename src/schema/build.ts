@@ -17,10 +17,11 @@ import { accessLogMiddleware } from '../audit/read-middleware';
 import { RosterResolver } from '../modules/roster/roster.resolver';
 import { RecordsOfProcessingResolver } from '../modules/processing/records.resolver';
 import { IncidentAffectedSubjectResolver, IncidentHistoryResolver, IncidentResolver } from '../modules/incident/incident.resolver';
+import { ReportResolver } from '../modules/report/report.resolver';
 
 export const resolvers = [TenantResolver, UserResolver, CourseResolver, EnrollmentResolver, PostResolver, CommentResolver, TokenResolver, AuditResolver,
   DataSubjectRequestResolver, LegalHoldResolver, DataExportResolver, RosterResolver, LtiToolResolver, CourseToolsResolver,
-  RecordsOfProcessingResolver, IncidentResolver, IncidentHistoryResolver, IncidentAffectedSubjectResolver] as const;
+  RecordsOfProcessingResolver, IncidentResolver, IncidentHistoryResolver, IncidentAffectedSubjectResolver, ReportResolver] as const;
 
 let bare: Promise<GraphQLSchema> | undefined;
 const served = new Map<string, Promise<GraphQLSchema>>();

@@ -18,6 +18,7 @@ import { createOidcVerifier } from '../auth/oidc';
 import { runInRequestScope, type RequestScope } from '../shared/request-scope';
 import { pendingMigrations } from '../db/orm';
 import { exportDownload } from './export-download';
+import { reportDownload } from '../modules/report/report.download';
 import { jwksOf, loadLtiKey, type LtiPlatform } from '../modules/lti/lti.key';
 import type { ApolloServerPlugin } from '@apollo/server';
 
@@ -106,6 +107,8 @@ export async function startServer(orm: MikroORM, config: Config, log: Logger, op
   });
 
   app.get('/exports/:requestId', exportDownload(orm, { jwt: verifyJwt, log }));
+  // The audit reports as CSV: GET /reports/<name>.csv?from=…&until=…&role=…&category=…&purpose=…
+  app.get('/reports/:file', reportDownload(orm, { jwt: verifyJwt, log, config }));
 
   // The keys tools verify id_tokens and notices with: public, no credential, cacheable.
   const jwks = JSON.stringify(jwksOf(lti.key));

@@ -11,6 +11,7 @@ import {
   checkpointFromJson, checkpointToJson, rootCause, verifyAuditLog, type VerifyFailure, type VerifyReport,
 } from '../../audit/verify';
 import { Tenant } from '../../modules/tenant/tenant.entity';
+import { recordVerification } from '../../modules/report/verification';
 import { CliError, findTenant, output, wholeNumber, withDatabase, type CommonOptions } from '../runtime';
 
 /** Exit codes of `audit verify`, one per root cause (see verify.ts for how the root cause is chosen). */
@@ -139,6 +140,8 @@ export function registerAudit(program: Command): void {
           if (err instanceof Error && /trusted checkpoint/.test(err.message)) throw badInput(`${err.message}.`);
           throw err;
         }
+        // Kept for the chain status report: when the log was last verified, and what was found.
+        await recordVerification(db.owner.em.fork(), result, trustedKeys.map(keyIdOf), new Date());
         return { report: result, slugs: new Map(all.map((t) => [t.id, t.slug])) };
       });
       const cause = rootCause(report);

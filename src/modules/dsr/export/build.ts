@@ -20,6 +20,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Checkpoint } from '../../../audit/checkpoint';
 import { execBound, pgArray } from '../../../db/bound';
 import { isUuid } from '../../../shared/errors';
+import { csvField, csvText } from '../../../shared/csv';
 import { openForSubject } from '../../../audit/subject-crypto';
 import { PURPOSES, type Purpose } from '../../../audit/purposes';
 import { DATA_CATEGORIES, type DataCategory } from '../../../privacy/categories';
@@ -947,14 +948,7 @@ export async function* exportJson(s: ExportSource, sum: ExportSummary, tally: Hi
 // access-history.csv
 // ---------------------------------------------------------------------------------------------
 
-/** One RFC 4180 field: quoted when it holds a comma, quote or line break. */
-export function csvField(value: string | null | undefined): string {
-  const text = value ?? '';
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
-/** Free text a spreadsheet would run as a formula is prefixed with an apostrophe (OWASP CSV injection). */
-export const csvText = (value: string | null | undefined) => csvField(value && /^[=+\-@\t\r]/.test(value) ? `'${value}` : value);
+export { csvField, csvText };
 
 export async function* historyCsv(s: ExportSource, tally: HistoryTally): AsyncGenerator<string> {
   const names = s.settings.showAccessorNames;
