@@ -89,12 +89,15 @@ describe('auditor tokens', () => {
       [school.tenant.id]);
     await app.gql(EVENTS, {}, secret);
     await app.gql('{ auditPublicKeys { keyId } }', {}, secret);
+    expect((await app.gql('{ accessSummaryReport { from } }', {}, secret)).errors).toBeUndefined();
     const logged = await sql<{ root_field: string; access_kind: string; actor_kind: string; purpose: string; subjects: string }>(app.orm,
       `select e.root_field, e.access_kind, e.actor_kind, e.purpose, (select count(*) from access_event_subject s where s.event_id = e.id) as subjects
          from access_event e where e.tenant_id = ? and e.credential_id = ? order by e.occurred_at, e.root_field`, [school.tenant.id, tokenId]);
+    // One READ per query, a report's included (recorded once, not once as a report and once as an auditor's query).
     expect(logged).toEqual([
       { root_field: 'Query.auditEvents', access_kind: 'READ', actor_kind: 'AUDITOR', purpose: 'audit', subjects: '0' },
       { root_field: 'Query.auditPublicKeys', access_kind: 'READ', actor_kind: 'AUDITOR', purpose: 'audit', subjects: '0' },
+      { root_field: 'Query.accessSummaryReport', access_kind: 'READ', actor_kind: 'AUDITOR', purpose: 'audit', subjects: '0' },
     ]);
   });
 
