@@ -25,3 +25,8 @@ export function pgArray(values: readonly (string | number)[]): string {
   }
   return `{${values.join(',')}}`;
 }
+
+/** A PostgreSQL text[] literal for any strings: every element quoted, backslashes and quotes escaped. */
+export function pgTextArray(values: readonly string[]): string {
+  return `{${values.map((v) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
+}

@@ -13,6 +13,7 @@ import { privacyRegistry } from '../../privacy/registry';
 import { buildBareSchema } from '../../schema/build';
 import type { RequestContext } from '../../server/context';
 import { execBound } from '../../db/bound';
+import { escapeHtml, htmlTable } from '../../shared/html';
 import { loadPrivacySettings } from '../dsr/privacy-settings';
 import { INTERNAL_RECIPIENTS } from '../dsr/export/build';
 import { LtiPrivacyLevel } from '../lti/lti-tool.entity';
@@ -167,10 +168,8 @@ export async function recordsOfProcessing(ctx: RequestContext, now = new Date())
   return { ...records, html: recordsHtml(records) };
 }
 
-const esc = (value: unknown): string => String(value ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-const table = (head: string[], rows: string[][]) =>
-  `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>\n` +
-  `${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('\n')}\n</tbody></table>\n`;
+const esc = escapeHtml;
+const table = htmlTable;
 
 function recordsHtml(r: Omit<RecordsOfProcessing, 'html'>): string {
   return `<!doctype html>

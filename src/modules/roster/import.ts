@@ -15,7 +15,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { execBound } from '../../db/bound';
+import { execBound, pgTextArray } from '../../db/bound';
+import { isUuid } from '../../shared/errors';
 import type { DataCategory } from '../../privacy/categories';
 import {
   DATA_FILES, HEADERS, IGNORED_FILES, KIND_OF, parseRow, readManifest, type DataFile, type ParsedRow, type RecordKind, type RowError,
@@ -243,16 +244,11 @@ async function stageFile(em: EntityManager, file: DataFile, source: RosterSource
   if (duplicated.size) {
     // Which of two rows is right cannot be told: neither is imported.
     const ids = [...duplicated];
-    await execBound(em, `delete from ${STAGE_TABLE[file]} where sourced_id = any(?::text[])`, [textArray(ids)]);
+    await execBound(em, `delete from ${STAGE_TABLE[file]} where sourced_id = any(?::text[])`, [pgTextArray(ids)]);
     for (const id of ids) {
       report({ file: name, line: firstLine.get(id)!, sourcedId: id, code: 'DUPLICATE_ID', message: `sourcedId ${id} appears more than once` });
     }
   }
-}
-
-/** A PostgreSQL text[] literal (every element quoted). */
-export function textArray(values: readonly string[]): string {
-  return `{${values.map((v) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
 }
 
 /**
@@ -261,7 +257,8 @@ export function textArray(values: readonly string[]): string {
  * it is a valid row of this import or, unless this import sends its file in bulk, an earlier import's.
  */
 async function crossChecks(em: EntityManager, tenantId: string, modes: Record<DataFile, string>, report: (e: RowError) => void) {
-  assertUuid(tenantId);
+  // The tenant's id is written into the statements below (they are many and share it): it must be a uuid.
+  if (!isUuid(tenantId)) throw new Error('tenant id is not a uuid');
   const known = (kind: RecordKind, file: DataFile, stage: string, column: string) => `(
       exists (select 1 from ${stage} k where k.sourced_id = ${column} and k.ok)
       or (${modes[file] !== 'bulk'} and exists (select 1 from sis_record r where r.tenant_id = '${tenantId}' and r.kind = '${kind}'
@@ -319,10 +316,6 @@ async function crossChecks(em: EntityManager, tenantId: string, modes: Record<Da
               where s.sourced_id = d.sourced_id and d.n > 1 and s.role <> d.first_role
               returning s.line, s.sourced_id, s.role, d.first_role, d.first::text as first`,
   'enrollments.csv', 'CONFLICT', (r) => `role ${r.role} contradicts role ${r.first_role} for the same person and class on line ${r.first}`);
-}
-
-function assertUuid(id: string): void {
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) throw new Error('tenant id is not a uuid');
 }
 
 /** Works out each valid row's Custos record and what would change, filling `result.diff` and the skipped list. */

@@ -29,6 +29,7 @@ import { ERASURE_POLICY } from '../../../privacy/erasure-policy';
 import type { PrivacyRegistry } from '../../../privacy/registry';
 import { OPEN_STATUSES, type DataRequestStatus } from '../dsr.entity';
 import type { PrivacySettings } from '../privacy-settings';
+import { escapeHtml, htmlTable, tableHead, tr } from '../../../shared/html';
 import { HISTORY_FILE, type ExportFileInput, type ExportLeafInput } from './package';
 import { downloadPathOf } from './export.resolver';
 
@@ -976,12 +977,10 @@ export async function* historyCsv(s: ExportSource, tally: HistoryTally): AsyncGe
 const sisNote = (sis: SisSource[] | null) => (sis ?? [])
   .map((r) => ` (SIS import ${esc(r.importId)}, ${esc(r.file)} line ${esc(r.line)}, sourcedId ${esc(r.sourcedId)})`).join('');
 
-export const escapeHtml = (value: unknown): string => String(value ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+export { escapeHtml };
 const esc = escapeHtml;
 const when = (at: string | null) => (at ? esc(at.replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC')) : '—');
-const tableHead = (cols: string[]) => `<table><thead><tr>${cols.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>\n`;
-const tr = (cells: string[]) => `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}</tr>\n`;
-const table = (head: string[], rows: string[][]) => `${tableHead(head)}${rows.map(tr).join('')}</tbody></table>\n`;
+const table = htmlTable;
 const post = (meta: string, body: string | null) => `<div class="post"><div class="meta">${meta}</div>${esc(body)}</div>\n`;
 const facts = (pairs: [string, string][]) => `<dl>${pairs.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${v}</dd>`).join('')}</dl>\n`;
 
