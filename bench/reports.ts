@@ -1,7 +1,8 @@
 // The audit reports over a large log, through the real server (GraphQL over HTTP, access control and
 // access log on): one tenant's year of events among many tenants', seeded with set-based SQL; the daily
-// rollups built the way the sealer builds them; a backlog of unsealed events left for the reports to
-// read from the log. Each report is timed over the whole year and over a range with partial days.
+// rollups built from the log by `rollUp` (the sealer counts the same rows in memory; a test holds the
+// two together); a backlog of unsealed events left for the reports to read from the log. Each report is
+// timed over the whole year and over a range with partial days.
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import type { MikroORM } from '@mikro-orm/postgresql';
@@ -219,7 +220,7 @@ export async function runReportBench(ctx: ReportContext): Promise<ReportResults>
     const seedSeconds = (performance.now() - t) / 1000;
     ctx.say(`  reports: seeded ${n0(s.totalEvents - s.unsealed)} events (${n0(sealedEvents)} in the measured tenant) in ${seedSeconds.toFixed(1)} s`);
 
-    // The rollups, as the sealer keeps them: every committed event counted, the watermark moved past them.
+    // The rollups as the sealer would leave them: every committed event counted, the watermark moved past them.
     // (Sealing's own cost is the audit part's measurement; here only what the reports read matters.)
     t = performance.now();
     await ctx.owner.em.fork().transactional(async (em) => {

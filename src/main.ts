@@ -7,7 +7,7 @@ import { loadSigningKey } from './audit/signing-key';
 import { publishSigningKey, Sealer } from './audit/sealer';
 import { JobRunner } from './jobs/queue';
 import { jobHandlers } from './jobs/handlers';
-import { loadLtiKey, type LtiPlatform } from './modules/lti/lti.key';
+import { loadLtiPlatform, type LtiPlatform } from './modules/lti/lti.key';
 
 /** `npm start`: database (embedded unless DATABASE_URL), migrations, then the GraphQL server. */
 async function main() {
@@ -26,8 +26,12 @@ async function main() {
   let server;
   let lti: LtiPlatform;
   try {
-    lti = { issuer: config.ltiIssuer, key: await loadLtiKey({ keyFile: config.ltiSigningKeyFile, dataDir: config.dataDir }) };
+    lti = await loadLtiPlatform(config);
     if (!config.ltiIssuer) log.warn('CUSTOS_LTI_ISSUER is not set: third-party tool launches are refused until it is');
+    if (config.databaseUrl && !config.ltiSigningKeyFile) {
+      log.warn({ kid: lti.key.kid }, 'tool launches are signed with a key kept in the data folder; when several instances share the database, ' +
+        'give them all the same key with CUSTOS_LTI_SIGNING_KEY_FILE (tools cache one JWKS)');
+    }
     server = await startServer(db.app!, config, log, { lti });
   } catch (err) {
     await db.close();

@@ -9,7 +9,10 @@ import { PURPOSES, type Purpose } from './purposes';
  */
 
 const uuid = z.string().uuid();
-const coordinate = z.string().regex(/^[A-Z][A-Za-z0-9]*\.[A-Za-z_][A-Za-z0-9_]*$/, 'a field coordinate like User.email');
+const COORDINATE_RE = /^[A-Z][A-Za-z0-9]*\.[A-Za-z_][A-Za-z0-9_]*$/;
+/** Objects an event may name, as Type:id. */
+const RESOURCE_RE = /^(Course|Post|Comment|Enrollment|ApiToken|DataSubjectRequest|LtiTool|SisImport|Incident):[0-9a-f-]{36}$/;
+const coordinate = z.string().regex(COORDINATE_RE, 'a field coordinate like User.email');
 const category = z.enum(Object.keys(DATA_CATEGORIES) as [DataCategory, ...DataCategory[]]);
 const purpose = z.enum(Object.keys(PURPOSES) as [Purpose, ...Purpose[]]);
 
@@ -47,7 +50,7 @@ const common = {
    * event names its recipient here: `LtiTool:<id>` for a third-party tool. An import names itself: `SisImport:<id>`;
    * a change to a breach record, or a read of the people it affected, names the incident: `Incident:<id>`.
    */
-  resources: z.array(z.string().regex(/^(Course|Post|Comment|Enrollment|ApiToken|DataSubjectRequest|LtiTool|SisImport|Incident):[0-9a-f-]{36}$/)).max(100),
+  resources: z.array(z.string().regex(RESOURCE_RE)).max(100),
   itemCount: z.number().int().min(0),
 };
 
@@ -111,8 +114,6 @@ export function zodIssues(e: unknown): string[] {
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const COORDINATE_RE = /^[A-Z][A-Za-z0-9]*\.[A-Za-z_][A-Za-z0-9_]*$/;
-const RESOURCE_RE = /^(Course|Post|Comment|Enrollment|ApiToken|DataSubjectRequest|LtiTool|SisImport|Incident):[0-9a-f-]{36}$/;
 const CATEGORY_COUNT = Object.keys(DATA_CATEGORIES).length;
 const CATEGORY_SET = new Set(Object.keys(DATA_CATEGORIES));
 const PURPOSE_SET = new Set(Object.keys(PURPOSES));

@@ -96,7 +96,7 @@ export async function sealOnce(owner: MikroORM, key: SigningKey, opts: SealOptio
       checkpoints.push(await appendToTree(em, tenantId, events, key, opts.now?.() ?? new Date()));
     }
     // The reports' daily rollups count exactly the sealed events: the same range, the same transaction.
-    if (rows.length) await rollUpSealed(em, watermark, sealedBelow, rows as unknown as EventRecord[]);
+    if (rows.length) await rollUpSealed(em, rows as unknown as EventRecord[]);
     await em.execute('update audit_seal_state set sealed_below = ?::xid8', [sealedBelow]);
     await opts.beforeCommit?.();
     return { leader: true, events: rows.length, checkpoints };

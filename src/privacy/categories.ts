@@ -22,4 +22,4 @@ export const DATA_CATEGORIES = {
 
 export type DataCategory = keyof typeof DATA_CATEGORIES;
 
-export const isDataCategory = (value: string): value is DataCategory => value in DATA_CATEGORIES;
+export const isDataCategory = (value: string): value is DataCategory => Object.hasOwn(DATA_CATEGORIES, value);

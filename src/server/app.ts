@@ -19,7 +19,7 @@ import { runInRequestScope, type RequestScope } from '../shared/request-scope';
 import { pendingMigrations } from '../db/orm';
 import { exportDownload } from './export-download';
 import { reportDownload } from '../modules/report/report.download';
-import { jwksOf, loadLtiKey, type LtiPlatform } from '../modules/lti/lti.key';
+import { jwksOf, loadLtiPlatform, type LtiPlatform } from '../modules/lti/lti.key';
 import type { ApolloServerPlugin } from '@apollo/server';
 
 export interface RunningServer {
@@ -53,7 +53,7 @@ export async function startServer(orm: MikroORM, config: Config, log: Logger, op
   const development = config.env === 'development';
   const verifyJwt = config.oidc ? createOidcVerifier(config.oidc) : null;
   const lti: LtiPlatform = opts.lti
-    ?? { issuer: config.ltiIssuer, key: await loadLtiKey({ keyFile: config.ltiSigningKeyFile, dataDir: config.dataDir }) };
+    ?? await loadLtiPlatform(config);
 
   const apollo = new ApolloServer<RequestContext>({
     schema,

@@ -3,7 +3,7 @@ import { JobRunner } from '../../jobs/queue';
 import { jobHandlers } from '../../jobs/handlers';
 import { loadSigningKey } from '../../audit/signing-key';
 import { publishSigningKey } from '../../audit/sealer';
-import { loadLtiKey } from '../../modules/lti/lti.key';
+import { loadLtiPlatform } from '../../modules/lti/lti.key';
 import { output, wholeNumber, withDatabase, type CommonOptions } from '../runtime';
 
 interface RunOptions extends CommonOptions {
@@ -24,7 +24,7 @@ export function registerJobs(program: Command): void {
         const signingKey = await loadSigningKey({ keyFile: config.auditSigningKeyFile, dataDir: config.dataDir });
         await publishSigningKey(em, signingKey);
         // Notices to tools are signed with the key tools already trust from the JWKS.
-        const lti = { issuer: config.ltiIssuer, key: await loadLtiKey({ keyFile: config.ltiSigningKeyFile, dataDir: config.dataDir }) };
+        const lti = await loadLtiPlatform(config);
         const runner = new JobRunner({ owner: db.owner, work: db.app!, handlers: jobHandlers, log, signingKey, lti });
         const summary = await runner.runDue(opts.limit);
         output(opts, summary, () =>

@@ -10,7 +10,7 @@ import { CURSOR, dateKey, pageRequest, toConnection, type ConnectionShape, type 
 import type { AccessRecord, AuditCheckpoint, AuditConsistencyProof, AuditEvent, AuditEventsArgs, AuditInclusionProof, AuditPublicKey } from './audit.types';
 import { execBound } from '../../db/bound';
 import { PURPOSES } from '../../audit/purposes';
-import { DATA_CATEGORIES } from '../../privacy/categories';
+import { DATA_CATEGORIES, isDataCategory } from '../../privacy/categories';
 import { clampToAuditWindow } from './audit-window';
 
 const hex = (b: Buffer) => b.toString('hex');
@@ -143,7 +143,7 @@ export async function listAuditEvents(ctx: RequestContext, args: AuditEventsArgs
   oneOf(args.purpose, Object.keys(PURPOSES), 'purpose', 'e.purpose');
   oneOf(args.actorRole, ACTOR_ROLES, 'actorRole', 'e.actor_role::text');
   if (args.category != null) {
-    if (!(args.category in DATA_CATEGORIES)) throw badInput(`category must be one of ${Object.keys(DATA_CATEGORIES).join(', ')}.`, 'category');
+    if (!isDataCategory(args.category)) throw badInput(`category must be one of ${Object.keys(DATA_CATEGORIES).join(', ')}.`, 'category');
     where.push('exists (select 1 from access_event_subject c where c.event_id = e.id and c.tenant_id = e.tenant_id and ? = any(c.categories))');
     params.push(args.category);
   }

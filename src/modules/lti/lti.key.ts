@@ -1,7 +1,7 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { existsSync, promises as fs } from 'node:fs';
-import path from 'node:path';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
+import type { Config } from '../../config/config';
+import { readOrCreateKeyPem } from '../../shared/key-file';
 
 export const LTI_KEY_FILE = 'lti-signing-key.pem';
 export const LTI_ALG = 'RS256';
@@ -32,29 +32,15 @@ export async function ltiKeyFromPem(pem: string): Promise<LtiSigningKey> {
   return { privateKey, kid, publicJwk: { ...publicJwk, kid, alg: LTI_ALG, use: 'sig' } };
 }
 
-/**
- * The LTI key, like the audit signing key: from configuration (a PEM every instance shares) or, for a
- * single installation, generated once into the data folder (mode 0600) and reused from there.
- */
+/** The LTI key, like the audit signing key: a PEM every instance shares, or one generated once into the data folder. */
 export async function loadLtiKey(opts: { keyFile: string | null; dataDir: string }): Promise<LtiSigningKey> {
-  if (opts.keyFile) return ltiKeyFromPem(await fs.readFile(opts.keyFile, 'utf8'));
-  const file = path.join(opts.dataDir, LTI_KEY_FILE);
-  if (!existsSync(file)) {
-    await fs.mkdir(opts.dataDir, { recursive: true });
-    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    // Written aside, then linked into place: two instances starting at once keep the first key, and
-    // neither ever reads a half-written file.
-    const draft = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-    await fs.writeFile(draft, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
-    try {
-      await fs.link(draft, file).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'EEXIST') throw err;
-      });
-    } finally {
-      await fs.unlink(draft);
-    }
-  }
-  return ltiKeyFromPem(await fs.readFile(file, 'utf8'));
+  return ltiKeyFromPem(await readOrCreateKeyPem(opts, LTI_KEY_FILE,
+    () => generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string));
+}
+
+/** The platform as configured: its issuer and its key. */
+export async function loadLtiPlatform(config: Pick<Config, 'ltiIssuer' | 'ltiSigningKeyFile' | 'dataDir'>): Promise<LtiPlatform> {
+  return { issuer: config.ltiIssuer, key: await loadLtiKey({ keyFile: config.ltiSigningKeyFile, dataDir: config.dataDir }) };
 }
 
 /** The JSON Web Key Set tools verify id_tokens (and notices) with. */

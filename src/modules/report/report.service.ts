@@ -4,7 +4,7 @@ import { execBound } from '../../db/bound';
 import { pgTimestamp } from '../../db/timestamps';
 import { badInput } from '../../shared/errors';
 import { PURPOSES } from '../../audit/purposes';
-import { DATA_CATEGORIES } from '../../privacy/categories';
+import { DATA_CATEGORIES, isDataCategory } from '../../privacy/categories';
 import { clampToAuditWindow } from '../audit/audit-window';
 import { DataRequestType } from '../dsr/dsr.entity';
 import { actorSelect, summarySelect, type ActorReport } from './rollup';
@@ -47,7 +47,7 @@ function checkFilters(f: ReportFilters): Checked {
   if (role !== null && !(ACTOR_ROLES as readonly string[]).includes(role)) {
     throw badInput(`Unknown role "${role}": use one of ${ACTOR_ROLES.join(', ')}.`, 'role');
   }
-  if (category !== null && !Object.hasOwn(DATA_CATEGORIES, category)) throw badInput(`Unknown data category "${category}".`, 'category');
+  if (category !== null && !isDataCategory(category)) throw badInput(`Unknown data category "${category}".`, 'category');
   if (purpose !== null && !Object.hasOwn(PURPOSES, purpose)) throw badInput(`Unknown purpose "${purpose}".`, 'purpose');
   return { role, category, purpose };
 }

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { EventRecord } from '../../audit/leaf';
-import { execBound } from '../../db/bound';
+import { execBound, pgArray } from '../../db/bound';
 import { pgTimestamp } from '../../db/timestamps';
 
 /**
@@ -27,7 +27,7 @@ const categoriesOf = (studentsOnly: boolean) => `
     ${studentsOnly ? `join subject_key k on k.tenant_id = s.tenant_id and k.pseudonym = s.pseudonym
     join app_user u on u.tenant_id = k.tenant_id and u.id = k.user_id and u.role = 'STUDENT'` : ''}
     cross join unnest(s.categories) as c(category)
-   where s.event_id = e.id
+   where s.event_id = e.id and s.tenant_id = e.tenant_id
    group by c.category`;
 
 /**
@@ -88,7 +88,7 @@ const ADD_ACCESS = `
 /** Adds the actor reports' rows of the events matching `where` (with `params`) to report_daily_actor. */
 async function rollUpActors(em: EntityManager, where: string, params: unknown[], reports = ACTOR_REPORTS): Promise<void> {
   for (const report of reports) {
-    await em.execute(`
+    await execBound(em, `
       insert into report_daily_actor (${ACTOR_COLUMNS}, events, subjects, first_at, last_at)
       ${actorSelect(report, where)}
       on conflict on constraint report_daily_actor_key do update
@@ -103,14 +103,14 @@ async function rollUpActors(em: EntityManager, where: string, params: unknown[],
  * or catching up); the caller must be able to read every tenant's rows (the owner).
  */
 export async function rollUp(em: EntityManager, where: string, params: unknown[]): Promise<void> {
-  await em.execute(`
+  await execBound(em, `
     insert into report_daily_access (tenant_id, day, access_kind, role, purpose, category, events, subjects)
     ${summarySelect(where)} ${ADD_ACCESS}`, params);
   await rollUpActors(em, where, params);
 }
 
 /** What the sealer holds of each event it seals: enough to count it in the access summary. */
-export type SealedEvent = Pick<EventRecord, 'tenant_id' | 'occurred_at' | 'access_kind' | 'actor_role' | 'actor_kind' | 'purpose' | 'subjects'>;
+export type SealedEvent = Pick<EventRecord, 'id' | 'tenant_id' | 'occurred_at' | 'access_kind' | 'actor_role' | 'actor_kind' | 'purpose' | 'subjects'>;
 
 /**
  * The access summary's rows of events already in memory, counted exactly as `summarySelect` counts
@@ -141,12 +141,11 @@ export function summaryRowsOf(events: readonly SealedEvent[]) {
 }
 
 /**
- * Adds one sealing round's events — those of transactions in [from, below), which the sealer has in
- * memory with their subjects — to the rollups, in the sealer's transaction. The access summary is
- * counted from memory (re-reading every subject row cost a fifth of a round); the actor reports, which
- * concern few events, from the log.
+ * Adds one sealing round's events, which the sealer holds in memory with their subjects, to the
+ * rollups, in the sealer's transaction. The access summary is counted from memory (re-reading every
+ * subject row cost a fifth of a round); the actor reports, which concern few events, from the log.
  */
-export async function rollUpSealed(em: EntityManager, from: string, below: string, events: readonly SealedEvent[]): Promise<void> {
+export async function rollUpSealed(em: EntityManager, events: readonly SealedEvent[]): Promise<void> {
   const rows = summaryRowsOf(events);
   if (rows.length) {
     await execBound(em, `
@@ -155,9 +154,14 @@ export async function rollUpSealed(em: EntityManager, from: string, below: strin
         from json_to_recordset(?::json) as x(tenant_id uuid, day date, access_kind text, role text, purpose text, category text,
                                              events bigint, subjects bigint) ${ADD_ACCESS}`, [JSON.stringify(rows)]);
   }
-  // Only the reports the round has events for: most rounds have no denial, disclosure or administrator's read.
-  const has = (test: (e: SealedEvent) => boolean) => events.some(test);
-  const reports = ACTOR_REPORTS.filter((r) => (r === 'DENIED' ? has((e) => e.access_kind === 'DENY')
-    : r === 'PRIVILEGED' ? has((e) => e.access_kind === 'READ' && e.actor_role === 'ADMIN') : has((e) => e.access_kind === 'DISCLOSE')));
-  if (reports.length) await rollUpActors(em, 'e.txid >= ?::xid8 and e.txid < ?::xid8', [from, below], reports);
+  // The actor reports concern few of a round's events: each reads just its own, by id (none: no statement).
+  const matching: Record<ActorReport, (e: SealedEvent) => boolean> = {
+    DENIED: (e) => e.access_kind === 'DENY',
+    PRIVILEGED: (e) => e.access_kind === 'READ' && e.actor_role === 'ADMIN',
+    DISCLOSED: (e) => e.access_kind === 'DISCLOSE',
+  };
+  for (const report of ACTOR_REPORTS) {
+    const ids = events.filter(matching[report]).map((e) => e.id);
+    if (ids.length) await rollUpActors(em, 'e.id = any(?::uuid[])', [pgArray(ids)], [report]);
+  }
 }
