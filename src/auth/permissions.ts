@@ -2,7 +2,8 @@ import { rule, shield, type IRules } from 'graphql-shield';
 import type { IMiddlewareFieldMap } from 'graphql-middleware';
 import { getNamedType, isObjectType, type GraphQLResolveInfo, type GraphQLSchema } from 'graphql';
 import type { RequestContext } from '../server/context';
-import type { User } from '../modules/user/user.entity';
+import { UserRole, type User } from '../modules/user/user.entity';
+import type { Principal } from './principal';
 import type { Enrollment } from '../modules/course/enrollment.entity';
 import { forbidden } from '../shared/errors';
 
@@ -65,7 +66,9 @@ export const isAdmin = principalRule('isAdmin', (ctx) => ctx.access.isAdmin);
 /** Administrators and instructors (grading). */
 export const isStaff = principalRule('isStaff', (ctx) => ctx.access.isAdmin || ctx.access.isInstructor);
 /** Administrators and external auditors: checkpoints, proofs and signing keys (pseudonymous; no personal data). */
-export const readsAuditTrail = principalRule('readsAuditTrail', (ctx) => ctx.access.isAdmin || ctx.principal?.kind === 'AUDITOR');
+/** Administrators and auditors of the tenant: the audit surfaces (also checked as such by the download routes). */
+export const readsAuditTrailAs = (p: Principal) => p.kind === 'AUDITOR' || (p.kind === 'USER' && p.role === UserRole.ADMIN);
+export const readsAuditTrail = principalRule('readsAuditTrail', (ctx) => ctx.principal !== null && readsAuditTrailAs(ctx.principal));
 /**
  * The audit reports (access summary, denials, privileged access, disclosures, request compliance, chain
  * status): administrators and auditors of the tenant. Reports carry pseudonyms, roles, categories,

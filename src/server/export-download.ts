@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from '../shared/logger';
-import { authenticate, type JwtVerifier } from '../auth/authenticate';
+import type { JwtVerifier } from '../auth/authenticate';
 import type { UserPrincipal } from '../auth/principal';
 import { UserRole } from '../modules/user/user.entity';
 import { AppError, ErrorCode, isUuid } from '../shared/errors';
@@ -11,6 +11,7 @@ import type { AccessEvent } from '../audit/events';
 import { pgTimestamp } from '../db/timestamps';
 import { execBound } from '../db/bound';
 import { bindTenant } from './transaction-plugin';
+import { bearerPrincipal, sendError } from './http-route';
 import { EXPORT_CATEGORIES } from '../modules/dsr/export/build';
 import { isExpired } from '../modules/dsr/export/export.resolver';
 
@@ -38,9 +39,7 @@ interface ExportRow {
 
 type Found = { answer: 'not_found' } | { answer: 'not_ready' } | { answer: 'expired' } | { answer: 'ok'; bytes: number; chunks: number };
 
-const send = (res: Response, status: number, code: string, message: string, extra: Record<string, unknown> = {}) => {
-  res.status(status).set('cache-control', 'no-store').json({ errors: [{ message, extensions: { code, ...extra } }] });
-};
+const send = sendError;
 
 const gone = (res: Response) =>
   send(res, 410, EXPORT_EXPIRED, 'This export\'s download link has expired and the file is deleted; file a new access request.');
@@ -98,18 +97,8 @@ export function exportDownload(orm: MikroORM, opts: { jwt?: JwtVerifier | null; 
   });
 
   return async (req, res) => {
-    let principal;
-    try {
-      principal = await authenticate(orm.em.fork(), req.header('authorization'), { jwt: opts.jwt });
-    } catch (err) {
-      if (err instanceof AppError && err.code === ErrorCode.UNAUTHENTICATED) return send(res, 401, ErrorCode.UNAUTHENTICATED, err.message);
-      opts.log.error({ err }, 'authenticating an export download failed');
-      return send(res, 503, ErrorCode.SERVICE_UNAVAILABLE, 'The download could not be started; retry.');
-    }
-    if (!principal) {
-      res.set('www-authenticate', 'Bearer');
-      return send(res, 401, ErrorCode.UNAUTHENTICATED, 'A valid bearer token is required.');
-    }
+    const principal = await bearerPrincipal(orm, req, res, opts, 'an export download');
+    if (!principal) return;
     const requestId = String(req.params.requestId ?? '');
     if (!isUuid(requestId)) return send(res, 400, ErrorCode.BAD_USER_INPUT, 'requestId is not a valid id.', { field: 'requestId' });
     // Auditors and services never receive a person's export: the same answer as a missing one.

@@ -10,6 +10,8 @@ import { countByParent, fetchWindowed, type WindowedQuery } from '../db/windowed
 import type { CursorValue } from '../shared/pagination';
 import type { LtiTool } from '../modules/lti/lti-tool.entity';
 import { coursesOfTools, toolsOfCourses } from '../modules/lti/lti.service';
+import { notificationsOfIncidents, suspectUsersOfIncidents } from '../modules/incident/incident.service';
+import type { IncidentNotification } from '../modules/incident/incident.types';
 
 export interface ReactionTally {
   kind: ReactionKind;
@@ -76,6 +78,14 @@ export class Loaders {
   }
 
   /** Enabled tools placed in a course. */
+  get notificationsOfIncident() {
+    return this.memo<IncidentNotification[]>('notificationsOfIncident', (ids) => notificationsOfIncidents(this.ctx.em, this.ctx.tenantId, ids), []);
+  }
+
+  get suspectUserOfIncident() {
+    return this.memo<string | null>('suspectUserOfIncident', (ids) => suspectUsersOfIncidents(this.ctx.em, this.ctx.tenantId, ids), null);
+  }
+
   get toolsOfCourse() {
     return this.memo<LtiTool[]>('toolsOfCourse', (ids) => toolsOfCourses(this.ctx.em, this.ctx.tenantId, ids), []);
   }

@@ -146,10 +146,10 @@ describe('incidents', () => {
       const res = await open(admin.token, {
         detectedAt: new Date().toISOString(), description: 'A teacher account acted oddly.',
         suspect: { userId: teacher.user.id }, windowFrom: from.toISOString(), windowUntil: until.toISOString(),
-      }, `${INCIDENT} ${IMPACT} ${SUBJECTS}`);
+      }, `${INCIDENT} ${IMPACT} ${SUBJECTS} suspectMember { id }`);
       expect(res.errors).toBeUndefined();
       const incident = res.data!.openIncident as IncidentView & { impact: ImpactView; affectedSubjects: { edges: { node: SubjectView }[] } };
-      expect(incident).toMatchObject({ suspectKind: 'MEMBER', suspectCredentialId: null, suspectPseudonym: actor });
+      expect(incident).toMatchObject({ suspectKind: 'MEMBER', suspectCredentialId: null, suspectPseudonym: actor, suspectMember: { id: teacher.user.id } });
       expect(incident.impact).toMatchObject({ subjectCount: 5, erasedSubjectCount: 1, eventCount: 4, deniedAttempts: 1 });
       expect(incident.affectedSubjects.edges.map((e) => e.node.pseudonym)).toEqual([ann, ben, cat, erased, viaOtherCredential].sort());
     });

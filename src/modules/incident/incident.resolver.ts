@@ -75,7 +75,7 @@ export class IncidentResolver {
 
   @FieldResolver(() => User, { nullable: true, description: 'The member suspected, or the member a suspected token signs in as; null when none or erased (administrators).' })
   async suspectMember(@Root() i: Incident, @Ctx() ctx: RequestContext) {
-    const id = await incidents.suspectUserId(ctx.em, i);
+    const id = await ctx.loaders.suspectUserOfIncident.load(i.id);
     return id ? ctx.loaders.userById.load(id) : null;
   }
 
@@ -91,7 +91,7 @@ export class IncidentResolver {
 
   @FieldResolver(() => [IncidentNotification], { description: 'Every notification given, oldest first.' })
   notifications(@Root() i: Incident, @Ctx() ctx: RequestContext) {
-    return incidents.notificationsOf(ctx, i.id);
+    return ctx.loaders.notificationsOfIncident.load(i.id);
   }
 
   @FieldResolver(() => [IncidentHistoryEntry], { description: 'Every change to this record, oldest first.' })

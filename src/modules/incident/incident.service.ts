@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import DataLoader from 'dataloader';
 import type { RequestContext } from '../../server/context';
+import { readsAuditTrailAs } from '../../auth/permissions';
+import { execBound, pgArray } from '../../db/bound';
 import { AppError, ErrorCode, badInput, forbidden, notFound, parseId, requiredText, isUuid } from '../../shared/errors';
 import { CURSOR, dateKey, pageRequest, toConnection, type ConnectionShape, type PageArgs } from '../../shared/pagination';
 import { pgTimestamp } from '../../db/timestamps';
@@ -265,7 +266,7 @@ export function closeIncident(ctx: RequestContext, rawId: string, rawSummary: st
 
 /** Incidents are an audit surface: administrators and external auditors read them, nobody else. */
 function requireAuditSurface(ctx: RequestContext): void {
-  if (!ctx.access.isAdmin && ctx.principal?.kind !== 'AUDITOR') throw forbidden('Only administrators and auditors see incidents.');
+  if (!ctx.principal || !readsAuditTrailAs(ctx.principal)) throw forbidden('Only administrators and auditors see incidents.');
 }
 
 /** Administrators and auditors: one incident of the tenant. */
@@ -303,29 +304,34 @@ interface NotificationRow {
   subject_count: number | null; recorded_at: string;
 }
 
-const notificationLoaders = new WeakMap<RequestContext, DataLoader<string, IncidentNotification[]>>();
-
-/** An incident's notifications in the order they were given; one statement for every incident of a page. */
-export function notificationsOf(ctx: RequestContext, incidentId: string): Promise<IncidentNotification[]> {
-  let loader = notificationLoaders.get(ctx);
-  if (!loader) {
-    loader = new DataLoader(async (ids) => {
-      const rows = await ctx.em.execute<NotificationRow[]>(
-        `select id, incident_id, kind, notified_at, recipient, method, reference, subject_count, recorded_at
-           from incident_notification where tenant_id = ? and incident_id = any(?::uuid[]) order by notified_at, recorded_at, id`,
-        [ctx.tenantId, `{${ids.join(',')}}`]);
-      const byIncident = new Map<string, IncidentNotification[]>(ids.map((id) => [id, []]));
-      for (const r of rows) {
-        byIncident.get(r.incident_id)!.push({
-          id: r.id, kind: r.kind, notifiedAt: pgTimestamp(r.notified_at), recipient: r.recipient, method: r.method, reference: r.reference,
-          subjectCount: r.subject_count, recordedAt: pgTimestamp(r.recorded_at),
-        });
-      }
-      return ids.map((id) => byIncident.get(id)!);
+/** The notifications of several incidents, each list in the order given; one statement (the request's loader batches a page). */
+export async function notificationsOfIncidents(em: EntityManager, tenantId: string, ids: readonly string[]):
+  Promise<Map<string, IncidentNotification[]>> {
+  const rows = await execBound<NotificationRow>(em,
+    `select id, incident_id, kind, notified_at, recipient, method, reference, subject_count, recorded_at
+       from incident_notification where tenant_id = ? and incident_id = any(?::uuid[]) order by notified_at, recorded_at, id`,
+    [tenantId, pgArray(ids)]);
+  const byIncident = new Map<string, IncidentNotification[]>();
+  for (const r of rows) {
+    let list = byIncident.get(r.incident_id);
+    if (!list) byIncident.set(r.incident_id, (list = []));
+    list.push({
+      id: r.id, kind: r.kind, notifiedAt: pgTimestamp(r.notified_at), recipient: r.recipient, method: r.method, reference: r.reference,
+      subjectCount: r.subject_count, recordedAt: pgTimestamp(r.recorded_at),
     });
-    notificationLoaders.set(ctx, loader);
   }
-  return loader.load(incidentId);
+  return byIncident;
+}
+
+/** The member behind each incident's suspect (see `suspectUserId`), for a page of incidents in one statement. */
+export async function suspectUsersOfIncidents(em: EntityManager, tenantId: string, ids: readonly string[]): Promise<Map<string, string>> {
+  const rows = await execBound<{ id: string; user_id: string }>(em,
+    `select i.id, coalesce(k.user_id, t.user_id) as user_id
+       from incident i
+       left join subject_key k on k.tenant_id = i.tenant_id and k.pseudonym = i.suspect_pseudonym
+       left join api_token t on i.suspect_pseudonym is null and t.tenant_id = i.tenant_id and t.id::text = i.suspect_credential_id
+      where i.tenant_id = ? and i.id = any(?::uuid[]) and coalesce(k.user_id, t.user_id) is not null`, [tenantId, pgArray(ids)]);
+  return new Map(rows.map((r) => [r.id, r.user_id]));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,10 +3,12 @@ import type { Request, RequestHandler, Response } from 'express';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Config } from '../../config/config';
 import type { Logger } from '../../shared/logger';
-import { authenticate, type JwtVerifier } from '../../auth/authenticate';
+import type { JwtVerifier } from '../../auth/authenticate';
 import type { Principal } from '../../auth/principal';
 import { UserRole } from '../user/user.entity';
-import { AppError, ErrorCode } from '../../shared/errors';
+import { AppError, badInput, ErrorCode } from '../../shared/errors';
+import { bearerPrincipal, sendError } from '../../server/http-route';
+import { readsAuditTrailAs } from '../../auth/permissions';
 import { writeEvents } from '../../audit/store';
 import { purposeOf } from '../../audit/purposes';
 import type { AccessEvent, Actor } from '../../audit/events';
@@ -25,11 +27,7 @@ import type { ReportFilters } from './report.service';
  * caller's attempt is recorded as a DENY. Unknown parameters and bad values are BAD_USER_INPUT (400).
  */
 
-const send = (res: Response, status: number, code: string, message: string, extra: Record<string, unknown> = {}) => {
-  res.status(status).set('cache-control', 'no-store').json({ errors: [{ message, extensions: { code, ...extra } }] });
-};
-
-const mayRead = (p: Principal) => p.kind === 'AUDITOR' || (p.kind === 'USER' && p.role === UserRole.ADMIN);
+const send = sendError;
 
 function actorOf(p: Principal, req: Request): Actor {
   const user = p.kind === 'USER';
@@ -46,13 +44,13 @@ function filtersOf(report: CsvReport, query: Request['query']): ReportFilters {
   const out: ReportFilters = {};
   for (const [key, raw] of Object.entries(query)) {
     if (!allowed.has(key)) {
-      throw new AppError(ErrorCode.BAD_USER_INPUT, `This report takes no "${key}" parameter${allowed.size ? `; it takes ${[...allowed].join(', ')}` : ''}.`, { field: key });
+      throw badInput(`This report takes no "${key}" parameter${allowed.size ? `; it takes ${[...allowed].join(', ')}` : ''}.`, key);
     }
-    if (typeof raw !== 'string') throw new AppError(ErrorCode.BAD_USER_INPUT, `Give "${key}" once, as plain text.`, { field: key });
+    if (typeof raw !== 'string') throw badInput(`Give "${key}" once, as plain text.`, key);
     if (key === 'from' || key === 'until') {
       const at = new Date(raw);
       if (!/^\d{4}-\d{2}-\d{2}/.test(raw) || Number.isNaN(at.getTime())) {
-        throw new AppError(ErrorCode.BAD_USER_INPUT, `${key} must be an ISO 8601 date or time, e.g. 2026-11-01T00:00:00Z.`, { field: key });
+        throw badInput(`${key} must be an ISO 8601 date or time, e.g. 2026-11-01T00:00:00Z.`, key);
       }
       out[key] = at;
     } else {
@@ -76,25 +74,15 @@ export function reportDownload(orm: MikroORM, opts: { jwt?: JwtVerifier | null; 
   };
 
   return async (req, res) => {
-    let principal: Principal | null;
-    try {
-      principal = await authenticate(orm.em.fork(), req.header('authorization'), { jwt: opts.jwt });
-    } catch (err) {
-      if (err instanceof AppError && err.code === ErrorCode.UNAUTHENTICATED) return send(res, 401, ErrorCode.UNAUTHENTICATED, err.message);
-      opts.log.error({ err }, 'authenticating a report download failed');
-      return send(res, 503, ErrorCode.SERVICE_UNAVAILABLE, 'The report could not be started; retry.');
-    }
-    if (!principal) {
-      res.set('www-authenticate', 'Bearer');
-      return send(res, 401, ErrorCode.UNAUTHENTICATED, 'A valid bearer token is required.');
-    }
+    const principal = await bearerPrincipal(orm, req, res, opts, 'a report download');
+    if (!principal) return;
     const file = String(req.params.file ?? '');
     const name = file.endsWith('.csv') ? file.slice(0, -4) : '';
     const report = Object.hasOwn(CSV_REPORTS, name) ? CSV_REPORTS[name] : null;
     if (!report) return send(res, 404, ErrorCode.NOT_FOUND, `No such report; there are ${Object.keys(CSV_REPORTS).map((n) => `${n}.csv`).join(', ')}.`);
     const p = principal;
 
-    if (!mayRead(p)) {
+    if (!readsAuditTrailAs(p)) {
       try {
         await orm.em.fork().transactional(async (em) => {
           await bindTenant(em, p.tenantId);
